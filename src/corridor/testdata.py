@@ -20,4 +20,6 @@ def shared_data_dir() -> Path:
             candidate = folder.parent / "shared" / "data"
             if (candidate / "SOURCES.md").is_file():
                 return candidate
-    raise FileNotFoundError("shared test data not found: set CORRIDOR_SHARED_DATA or keep ../shared/data beside the repo")
+    raise FileNotFoundError(
+        "shared test data not found: set CORRIDOR_SHARED_DATA or keep ../shared/data beside the repo"
+    )

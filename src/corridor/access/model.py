@@ -1,0 +1,95 @@
+"""Roles, principals and the permission table (pure rules).
+
+Checks happen in the service layer: every service function that a user can reach calls
+:func:`authorize` before it reads or writes, so no HTTP route or CLI command can forget one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from corridor.errors import Forbidden
+
+
+class Role(StrEnum):
+    OPERATOR_ADMIN = "operator_admin"
+    COMPLIANCE_OFFICER = "compliance_officer"
+    TREASURY = "treasury"
+    CLIENT = "client"
+    MINER = "miner"
+    REGULATOR = "regulator"
+
+
+SCOPED_ROLES = frozenset({Role.CLIENT, Role.MINER})
+"""Roles bound to one participant: they only ever see and touch that participant's records."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    role: Role
+    participant_id: str | None = None
+    name: str = ""
+
+    @property
+    def actor(self) -> str:
+        """How this principal is named in registry entries."""
+        return f"user:{self.user_id}"
+
+
+def system_principal(component: str) -> Principal:
+    """The principal of an internal job (chain follower, batcher, CLI bootstrap)."""
+    return Principal(user_id=f"system:{component}", role=Role.OPERATOR_ADMIN, name=component)
+
+
+_OPS = Role.OPERATOR_ADMIN
+_CO = Role.COMPLIANCE_OFFICER
+_TR = Role.TREASURY
+_CL = Role.CLIENT
+_MI = Role.MINER
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # access
+    "access.user.create": frozenset({_OPS}),
+    "access.user.read": frozenset({_OPS}),
+    "access.key.create": frozenset({_OPS}),
+    "access.key.revoke": frozenset({_OPS}),
+    "access.key.read": frozenset({_OPS}),
+    # registry
+    "registry.read": frozenset({_OPS, _CO}),
+    "registry.checkpoint": frozenset({_OPS}),
+    # ledger
+    "ledger.account.create": frozenset({_OPS, _TR}),
+    "ledger.account.read": frozenset({_OPS, _TR, _CO, _CL, _MI}),
+    "ledger.transfer.create": frozenset({_OPS, _TR}),
+    "ledger.transfer.read": frozenset({_OPS, _TR, _CO, _CL, _MI}),
+}
+
+
+def authorize(principal: Principal, action: str, participant_id: str | None = None) -> None:
+    """Raise :class:`Forbidden` unless ``principal`` may do ``action`` (on ``participant_id``'s records).
+
+    The regulator may perform every read and nothing else. Scoped roles must name their own participant;
+    a record with no participant (a platform account, say) is out of their scope.
+    """
+    if action not in PERMISSIONS:
+        raise KeyError(f"unknown action {action!r}: add it to PERMISSIONS")
+    if principal.role is Role.REGULATOR:
+        if action.endswith(".read"):
+            return
+        raise Forbidden("forbidden", f"the regulator role is read-only; {action} is not allowed")
+    if principal.role not in PERMISSIONS[action]:
+        raise Forbidden("forbidden", f"role {principal.role} may not perform {action}")
+    if principal.role in SCOPED_ROLES and (
+        participant_id is None or participant_id != principal.participant_id
+    ):
+        raise Forbidden("forbidden_scope", f"{action} is outside this key's participant")
+
+
+def may(principal: Principal, action: str, participant_id: str | None = None) -> bool:
+    try:
+        authorize(principal, action, participant_id)
+    except Forbidden:
+        return False
+    return True

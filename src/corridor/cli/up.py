@@ -1,0 +1,61 @@
+"""`corridor up`: the whole platform in one process tree on its embedded defaults."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from corridor.cli.context import open_database
+from corridor.db import Database
+from corridor.http.app import create_app
+from corridor.logging import get_logger
+from corridor.settings import get_settings
+
+log = get_logger("corridor.up")
+
+
+def _housekeeping(db: Database, stop: threading.Event, every_seconds: float = 5.0) -> None:
+    """Periodic jobs of the single-process deployment (expiring reservations, for now)."""
+    from corridor.ledger.service import expire_pending
+
+    while not stop.wait(every_seconds):
+        try:
+            expired = expire_pending(db)
+            if expired:
+                log.info("pending_transfers_expired", count=expired)
+        except Exception as error:
+            log.error("housekeeping_failed", error_type=type(error).__name__)
+
+
+def run_platform(start_devnode: bool = True) -> None:
+    settings = get_settings()
+    db = open_database()
+    stop = threading.Event()
+    devnode = None
+    if start_devnode and not settings.bitcoin_rpc_url:
+        devnode = _start_devnode(settings.data_dir, settings.devnode_rpc_port)
+    worker = threading.Thread(target=_housekeeping, args=(db, stop), name="housekeeping", daemon=True)
+    worker.start()
+    log.info("corridor_up", http=f"http://{settings.http_host}:{settings.http_port}", database=db.dialect)
+    try:
+        uvicorn.run(
+            create_app(db, settings), host=settings.http_host, port=settings.http_port, log_config=None
+        )
+    finally:
+        stop.set()
+        if devnode is not None:
+            devnode.stop()
+
+
+def _start_devnode(data_dir: Path, port: int) -> Any:
+    try:
+        from corridor.bitcoin.devnode import start_devnode
+    except ImportError:
+        log.warning("devnode_unavailable")
+        return None
+    node = start_devnode(datadir=data_dir / "devnode", port=port)
+    log.info("devnode_started", url=node.url.split("@")[-1])
+    return node

@@ -1,0 +1,60 @@
+"""Schema migrations with Alembic.
+
+Each area keeps its own migrations beside its store (``corridor/<area>/migrations``), as an Alembic branch
+labelled with the area's name; ``upgrade`` applies every branch to its head. An area whose tables refer
+to another area's names it with ``depends_on``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from corridor.db import make_engine, normalise_url
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def area_version_locations() -> list[str]:
+    return sorted(str(p) for p in PACKAGE_DIR.glob("*/migrations") if p.parent.name != "db")
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    config.set_main_option("version_locations", " ".join(area_version_locations()))
+    config.set_main_option("path_separator", "space")
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "heads") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def expected_heads(url: str) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def current_heads(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def is_up_to_date(url: str, engine: Engine | None = None) -> bool:
+    own_engine = engine is None
+    engine = engine or make_engine(url)
+    try:
+        return current_heads(engine) == expected_heads(url)
+    finally:
+        if own_engine:
+            engine.dispose()

@@ -1,0 +1,377 @@
+"""Ledger use cases. Each transfer and its registry entry commit in one transaction.
+
+``*_in`` functions run inside a caller's transaction (a settlement service reserving funds together with
+its own state change); the others open their own and check the principal's permission first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from corridor.access.model import Principal, authorize
+from corridor.db import Database
+from corridor.errors import Conflict, NotFound, ValidationFailed
+from corridor.ledger import store
+from corridor.ledger.model import (
+    Account,
+    AccountSpec,
+    PendingState,
+    Transfer,
+    TransferKind,
+    TransferRequest,
+    apply_credit,
+    apply_debit,
+    check_resolvable,
+    ensure_same_content,
+    post_pending,
+    release_pending,
+)
+from corridor.registry import service as registry
+from corridor.registry.canonical import format_time
+from corridor.registry.service import NewEntry, utc_now
+from corridor.settings import get_settings
+
+Clock = Callable[[], datetime]
+
+
+# --- accounts ---------------------------------------------------------------------------------------
+
+
+def open_account_in(session: Session, actor: str, spec: AccountSpec, clock: Clock = utc_now) -> Account:
+    """Create the account, or return it if one with the same id and content exists (idempotent)."""
+    spec.validate()
+    existing = store.get_account(session, spec.id)
+    if existing is not None:
+        if (existing.asset, existing.code, existing.owner, existing.flags) != (
+            spec.asset,
+            spec.code,
+            spec.owner,
+            spec.flags,
+        ):
+            raise Conflict("account_id_reused", f"account {spec.id} exists with different content")
+        return existing
+    account = Account(spec.id, spec.asset, spec.code, spec.owner, spec.flags)
+    store.insert_account(session, account, format_time(clock()))
+    registry.append(
+        session,
+        actor,
+        "ledger.account_opened",
+        f"account:{spec.id}",
+        {
+            "id": spec.id,
+            "asset": spec.asset,
+            "code": spec.code,
+            "owner": spec.owner,
+            "flags": int(spec.flags),
+        },
+        clock,
+    )
+    return account
+
+
+def open_account(db: Database, principal: Principal, spec: AccountSpec) -> Account:
+    authorize(principal, "ledger.account.create")
+    with db.transaction() as session:
+        return open_account_in(session, principal.actor, spec)
+
+
+def get_account(db: Database, principal: Principal, account_id: str) -> Account:
+    with db.transaction() as session:
+        account = store.get_account(session, account_id)
+    if account is None:
+        authorize(principal, "ledger.account.read")
+        raise NotFound("account_not_found", f"no account {account_id}")
+    authorize(principal, "ledger.account.read", account.owner)
+    return account
+
+
+def list_account_transfers(
+    db: Database, principal: Principal, account_id: str, after_id: str | None = None, limit: int = 100
+) -> list[Transfer]:
+    account = get_account(db, principal, account_id)
+    with db.transaction() as session:
+        return store.transfers_of_account(session, account.id, after_id, max(1, min(limit, 1000)))
+
+
+# --- transfers ---------------------------------------------------------------------------------------
+
+
+def transfer_in(session: Session, actor: str, request: TransferRequest, clock: Clock = utc_now) -> Transfer:
+    """Apply one transfer inside the caller's transaction, with its registry entry."""
+    transfer, entry = _apply(session, actor, request, clock)
+    if entry is not None:
+        registry.append_many(session, [entry], clock)
+    return transfer
+
+
+def transfer_many_in(
+    session: Session, actor: str, requests: Sequence[TransferRequest], clock: Clock = utc_now
+) -> list[Transfer]:
+    """All transfers or none; registry entries are chained in one go at the end."""
+    results: list[Transfer] = []
+    entries: list[NewEntry] = []
+    for index, request in enumerate(requests):
+        try:
+            transfer, entry = _apply(session, actor, request, clock)
+        except (Conflict, ValidationFailed, NotFound) as error:
+            error.extra["index"] = index
+            raise
+        results.append(transfer)
+        if entry is not None:
+            entries.append(entry)
+    registry.append_many(session, entries, clock)
+    return results
+
+
+def create_transfer(db: Database, principal: Principal, request: TransferRequest) -> Transfer:
+    authorize(principal, "ledger.transfer.create")
+    with db.transaction() as session:
+        return transfer_in(session, principal.actor, request)
+
+
+def create_transfers(
+    db: Database, principal: Principal, requests: Sequence[TransferRequest]
+) -> list[Transfer]:
+    authorize(principal, "ledger.transfer.create")
+    if not 1 <= len(requests) <= 1000:
+        raise ValidationFailed("batch_size", "a batch holds 1 to 1000 transfers")
+    with db.transaction() as session:
+        return transfer_many_in(session, principal.actor, requests)
+
+
+def get_transfer(db: Database, principal: Principal, transfer_id: str) -> Transfer:
+    with db.transaction() as session:
+        transfer = store.get_transfer(session, transfer_id)
+        if transfer is None:
+            authorize(principal, "ledger.transfer.read")
+            raise NotFound("transfer_not_found", f"no transfer {transfer_id}")
+        debit = store.get_account(session, transfer.debit_account_id)
+        credit = store.get_account(session, transfer.credit_account_id)
+    owners = {a.owner for a in (debit, credit) if a is not None and a.owner}
+    scope = principal.participant_id if principal.participant_id in owners else next(iter(owners), None)
+    authorize(principal, "ledger.transfer.read", scope)
+    return transfer
+
+
+def _apply(
+    session: Session, actor: str, request: TransferRequest, clock: Clock
+) -> tuple[Transfer, NewEntry | None]:
+    request.validate()
+    if request.kind in (TransferKind.POST, TransferKind.VOID):
+        return _resolve_pending(session, actor, request, clock)
+    return _move(session, actor, request, clock)
+
+
+def _replay(session: Session, request: TransferRequest) -> Transfer | None:
+    existing = store.get_transfer(session, request.id)
+    if existing is not None:
+        ensure_same_content(existing.fingerprint, request)
+    return existing
+
+
+def _move(
+    session: Session, actor: str, request: TransferRequest, clock: Clock
+) -> tuple[Transfer, NewEntry | None]:
+    assert request.debit_account_id and request.credit_account_id and request.amount
+    locked = store.lock_accounts(session, [request.debit_account_id, request.credit_account_id])
+    replayed = _replay(session, request)  # after the locks, so a concurrent twin has committed or not started
+    if replayed is not None:
+        return replayed, None
+    debit, credit = _pair(locked, request.debit_account_id, request.credit_account_id)
+    asset = _common_asset(debit, credit, request.asset)
+    if request.corrects is not None:
+        _check_correction(session, request, debit, credit)
+    pending = request.kind is TransferKind.PENDING
+    store.save_balances(session, apply_debit(debit, request.amount, pending))
+    store.save_balances(session, apply_credit(credit, request.amount, pending))
+    now = clock()
+    timeout_at = None
+    if pending:
+        seconds = request.timeout_seconds or get_settings().ledger_pending_timeout_seconds
+        timeout_at = format_time(now + timedelta(seconds=seconds))
+    transfer = Transfer(
+        id=request.id,
+        kind=request.kind,
+        debit_account_id=debit.id,
+        credit_account_id=credit.id,
+        asset=asset,
+        amount=request.amount,
+        pending_id=None,
+        timeout_at=timeout_at,
+        state=PendingState.PENDING if pending else None,
+        reference=request.reference,
+        corrects=request.corrects,
+        fingerprint=request.fingerprint(),
+        created_at=format_time(now),
+        metadata=request.metadata,
+    )
+    store.insert_transfer(session, transfer)
+    return transfer, NewEntry(
+        actor, f"ledger.transfer.{request.kind.value}", f"transfer:{request.id}", transfer.registry_payload()
+    )
+
+
+def _resolve_pending(
+    session: Session, actor: str, request: TransferRequest, clock: Clock
+) -> tuple[Transfer, NewEntry | None]:
+    assert request.pending_id
+    pending = store.get_transfer(session, request.pending_id, lock=True)
+    if pending is None:
+        raise NotFound("pending_transfer_not_found", f"no pending transfer {request.pending_id}")
+    locked = store.lock_accounts(session, [pending.debit_account_id, pending.credit_account_id])
+    replayed = _replay(session, request)
+    if replayed is not None:
+        return replayed, None
+    now = clock()
+    amount = check_resolvable(pending, request, format_time(now))
+    debit, credit = _pair(locked, pending.debit_account_id, pending.credit_account_id)
+    if request.kind is TransferKind.POST:
+        debit, credit = post_pending(debit, credit, pending.amount, amount)
+        store.set_pending_state(session, pending.id, PendingState.POSTED)
+    else:
+        debit, credit = release_pending(debit, credit, pending.amount)
+        store.set_pending_state(session, pending.id, PendingState.VOIDED)
+    store.save_balances(session, debit)
+    store.save_balances(session, credit)
+    transfer = Transfer(
+        id=request.id,
+        kind=request.kind,
+        debit_account_id=debit.id,
+        credit_account_id=credit.id,
+        asset=pending.asset,
+        amount=amount if request.kind is TransferKind.POST else pending.amount,
+        pending_id=pending.id,
+        timeout_at=None,
+        state=None,
+        reference=request.reference,
+        corrects=None,
+        fingerprint=request.fingerprint(),
+        created_at=format_time(now),
+        metadata=request.metadata,
+    )
+    store.insert_transfer(session, transfer)
+    return transfer, NewEntry(
+        actor, f"ledger.transfer.{request.kind.value}", f"transfer:{request.id}", transfer.registry_payload()
+    )
+
+
+def _pair(locked: dict[str, Account], debit_id: str, credit_id: str) -> tuple[Account, Account]:
+    for account_id in (debit_id, credit_id):
+        if account_id not in locked:
+            raise NotFound("account_not_found", f"no account {account_id}")
+    return locked[debit_id], locked[credit_id]
+
+
+def _common_asset(debit: Account, credit: Account, requested: str | None) -> str:
+    if debit.asset != credit.asset:
+        raise ValidationFailed(
+            "asset_mismatch", f"{debit.id} holds {debit.asset} but {credit.id} holds {credit.asset}"
+        )
+    if requested is not None and requested != debit.asset:
+        raise ValidationFailed("asset_mismatch", f"the accounts hold {debit.asset}, not {requested}")
+    return debit.asset
+
+
+def _check_correction(session: Session, request: TransferRequest, debit: Account, credit: Account) -> None:
+    """A correction reverses (part of) a posted movement: opposite direction, at most what is left."""
+    assert request.corrects is not None and request.amount is not None
+    original = store.get_transfer(session, request.corrects)
+    if original is None:
+        raise NotFound("corrected_transfer_not_found", f"no transfer {request.corrects} to correct")
+    if request.kind is not TransferKind.SINGLE or original.kind not in (
+        TransferKind.SINGLE,
+        TransferKind.POST,
+    ):
+        raise ValidationFailed(
+            "not_correctable", "only a posted movement can be corrected, by a single transfer"
+        )
+    if (debit.id, credit.id) != (original.credit_account_id, original.debit_account_id):
+        raise ValidationFailed(
+            "correction_direction", "a correction debits the original credit account and vice versa"
+        )
+    already = store.corrected_total(session, original.id)
+    if already + request.amount > original.amount:
+        raise Conflict(
+            "correction_exceeds_original",
+            f"only {original.amount - already} of {original.id} is left to correct",
+        )
+
+
+def correct_transfer(
+    db: Database, principal: Principal, original_id: str, correction_id: str, amount: int | None, reason: str
+) -> Transfer:
+    """Reverse ``amount`` (default: all that is left) of a posted transfer with a new transfer."""
+    authorize(principal, "ledger.transfer.create")
+    if not reason.strip():
+        raise ValidationFailed("reason_required", "a correction needs a reason")
+    with db.transaction() as session:
+        original = store.get_transfer(session, original_id)
+        if original is None:
+            raise NotFound("corrected_transfer_not_found", f"no transfer {original_id} to correct")
+        left = original.amount - store.corrected_total(session, original_id)
+        request = TransferRequest(
+            id=correction_id,
+            debit_account_id=original.credit_account_id,
+            credit_account_id=original.debit_account_id,
+            amount=amount if amount is not None else left,
+            asset=original.asset,
+            reference=reason[:200],
+            corrects=original_id,
+        )
+        return transfer_in(session, principal.actor, request)
+
+
+# --- expiry and invariants ---------------------------------------------------------------------------
+
+
+def expire_pending(db: Database, clock: Clock = utc_now, limit: int = 500) -> int:
+    """Void every pending transfer whose timeout has passed; returns how many were expired."""
+    now_text = format_time(clock())
+    with db.transaction() as session:
+        ids = store.expired_pending_ids(session, now_text, limit)
+        entries: list[NewEntry] = []
+        for transfer_id in ids:
+            pending = store.get_transfer(session, transfer_id, lock=True)
+            if pending is None or pending.state is not PendingState.PENDING:
+                continue
+            locked = store.lock_accounts(session, [pending.debit_account_id, pending.credit_account_id])
+            debit, credit = release_pending(
+                locked[pending.debit_account_id], locked[pending.credit_account_id], pending.amount
+            )
+            store.save_balances(session, debit)
+            store.save_balances(session, credit)
+            store.set_pending_state(session, pending.id, PendingState.EXPIRED)
+            entries.append(
+                NewEntry(
+                    "system:ledger",
+                    "ledger.transfer.expired",
+                    f"transfer:{pending.id}",
+                    {"id": pending.id, "amount": pending.amount},
+                )
+            )
+        registry.append_many(session, entries, clock)
+    return len(entries)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetTotals:
+    asset: str
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.debits_posted == self.credits_posted and self.debits_pending == self.credits_pending
+
+
+def totals(db: Database) -> list[AssetTotals]:
+    """Sums over every account per asset: double entry means debits equal credits in each."""
+    with db.transaction() as session:
+        sums = store.sums_per_asset(session)
+    return [AssetTotals(asset, *values) for asset, values in sorted(sums.items())]

@@ -1,0 +1,215 @@
+"""Ledger tables and queries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from corridor.db import metadata
+from corridor.ledger.model import Account, AccountFlags, PendingState, Transfer, TransferKind
+
+accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("asset", String(10), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("owner", String(64), nullable=True, index=True),
+    Column("flags", Integer, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("debit_account_id", String(64), nullable=False, index=True),
+    Column("credit_account_id", String(64), nullable=False, index=True),
+    Column("asset", String(10), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("pending_id", String(64), nullable=True, unique=True),
+    Column("timeout_at", String(32), nullable=True),
+    Column("state", String(16), nullable=True, index=True),
+    Column("reference", String(200), nullable=False),
+    Column("corrects", String(64), nullable=True, index=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("metadata", Text, nullable=False),
+)
+
+
+def _account(row: object) -> Account:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Account(
+        id=r["id"],
+        asset=r["asset"],
+        code=r["code"],
+        owner=r["owner"],
+        flags=AccountFlags(r["flags"]),
+        debits_pending=int(r["debits_pending"]),
+        debits_posted=int(r["debits_posted"]),
+        credits_pending=int(r["credits_pending"]),
+        credits_posted=int(r["credits_posted"]),
+    )
+
+
+def _transfer(row: object) -> Transfer:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Transfer(
+        id=r["id"],
+        kind=TransferKind(r["kind"]),
+        debit_account_id=r["debit_account_id"],
+        credit_account_id=r["credit_account_id"],
+        asset=r["asset"],
+        amount=int(r["amount"]),
+        pending_id=r["pending_id"],
+        timeout_at=r["timeout_at"],
+        state=PendingState(r["state"]) if r["state"] else None,
+        reference=r["reference"],
+        corrects=r["corrects"],
+        fingerprint=r["fingerprint"],
+        created_at=r["created_at"],
+        metadata=json.loads(r["metadata"]),
+    )
+
+
+def get_account(session: Session, account_id: str) -> Account | None:
+    row = session.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    return _account(row) if row else None
+
+
+def lock_accounts(session: Session, account_ids: Sequence[str]) -> dict[str, Account]:
+    """Lock the accounts' rows in id order (the fixed order keeps concurrent writers free of deadlocks)."""
+    rows = session.execute(
+        select(accounts)
+        .where(accounts.c.id.in_(sorted(set(account_ids))))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    ).all()
+    return {row.id: _account(row) for row in rows}
+
+
+def insert_account(session: Session, account: Account, created_at: str) -> None:
+    session.execute(
+        insert(accounts).values(
+            id=account.id,
+            asset=account.asset,
+            code=account.code,
+            owner=account.owner,
+            flags=int(account.flags),
+            debits_pending=0,
+            debits_posted=0,
+            credits_pending=0,
+            credits_posted=0,
+            created_at=created_at,
+        )
+    )
+
+
+def save_balances(session: Session, account: Account) -> None:
+    session.execute(
+        update(accounts)
+        .where(accounts.c.id == account.id)
+        .values(
+            debits_pending=account.debits_pending,
+            debits_posted=account.debits_posted,
+            credits_pending=account.credits_pending,
+            credits_posted=account.credits_posted,
+        )
+    )
+
+
+def get_transfer(session: Session, transfer_id: str, lock: bool = False) -> Transfer | None:
+    query = select(transfers).where(transfers.c.id == transfer_id)
+    if lock:
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    return _transfer(row) if row else None
+
+
+def insert_transfer(session: Session, transfer: Transfer) -> None:
+    session.execute(
+        insert(transfers).values(
+            id=transfer.id,
+            kind=transfer.kind.value,
+            debit_account_id=transfer.debit_account_id,
+            credit_account_id=transfer.credit_account_id,
+            asset=transfer.asset,
+            amount=transfer.amount,
+            pending_id=transfer.pending_id,
+            timeout_at=transfer.timeout_at,
+            state=transfer.state.value if transfer.state else None,
+            reference=transfer.reference,
+            corrects=transfer.corrects,
+            fingerprint=transfer.fingerprint,
+            created_at=transfer.created_at,
+            metadata=json.dumps(transfer.metadata, sort_keys=True),
+        )
+    )
+
+
+def set_pending_state(session: Session, transfer_id: str, state: PendingState) -> None:
+    """Move a pending transfer out of ``pending``; the WHERE clause makes a second move impossible."""
+    result = session.execute(
+        update(transfers)
+        .where(transfers.c.id == transfer_id, transfers.c.state == PendingState.PENDING.value)
+        .values(state=state.value)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuntimeError(f"pending transfer {transfer_id} changed under a held lock")
+
+
+def expired_pending_ids(session: Session, now_text: str, limit: int) -> list[str]:
+    rows = session.execute(
+        select(transfers.c.id)
+        .where(transfers.c.state == PendingState.PENDING.value, transfers.c.timeout_at <= now_text)
+        .order_by(transfers.c.timeout_at)
+        .limit(limit)
+    ).all()
+    return [r.id for r in rows]
+
+
+def corrected_total(session: Session, transfer_id: str) -> int:
+    total = session.execute(
+        select(func.coalesce(func.sum(transfers.c.amount), 0)).where(transfers.c.corrects == transfer_id)
+    )
+    return int(total.scalar_one())
+
+
+def transfers_of_account(
+    session: Session, account_id: str, after_id: str | None, limit: int
+) -> list[Transfer]:
+    query = select(transfers).where(
+        (transfers.c.debit_account_id == account_id) | (transfers.c.credit_account_id == account_id)
+    )
+    if after_id:
+        query = query.where(transfers.c.id > after_id)
+    rows = session.execute(query.order_by(transfers.c.id).limit(limit)).all()
+    return [_transfer(r) for r in rows]
+
+
+def accounts_of_owner(session: Session, owner: str) -> list[Account]:
+    rows = session.execute(select(accounts).where(accounts.c.owner == owner).order_by(accounts.c.id)).all()
+    return [_account(r) for r in rows]
+
+
+def sums_per_asset(session: Session) -> dict[str, tuple[int, int, int, int]]:
+    """Per asset: total debits posted, credits posted, debits pending, credits pending over all accounts."""
+    rows = session.execute(
+        select(
+            accounts.c.asset,
+            func.sum(accounts.c.debits_posted),
+            func.sum(accounts.c.credits_posted),
+            func.sum(accounts.c.debits_pending),
+            func.sum(accounts.c.credits_pending),
+        ).group_by(accounts.c.asset)
+    ).all()
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}

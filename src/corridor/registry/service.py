@@ -1,0 +1,232 @@
+"""Registry use cases: append in the caller's transaction, verify, checkpoint, prove.
+
+Other areas call :func:`append` with the session of the transaction that makes the change, so the change
+and its entry commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from corridor.access.model import Principal, authorize
+from corridor.db import Database
+from corridor.errors import NotFound, ValidationFailed
+from corridor.registry import store
+from corridor.registry.canonical import canonical_text, format_time
+from corridor.registry.merkle import consistency_proof, inclusion_proof, leaf_hash, root_from_leaf_hashes
+from corridor.registry.model import (
+    GENESIS_HASH,
+    ChainFault,
+    Entry,
+    check_link,
+    entry_bytes,
+    hash_entry_bytes,
+    stored_entry_bytes,
+)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    actor: str
+    kind: str
+    subject: str
+    payload: Mapping[str, Any]
+
+
+def append(
+    session: Session, actor: str, kind: str, subject: str, payload: Mapping[str, Any], clock: Clock = utc_now
+) -> Entry:
+    return append_many(session, [NewEntry(actor, kind, subject, payload)], clock)[0]
+
+
+def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_now) -> list[Entry]:
+    """Chain ``items`` onto the registry under one head lock, in the caller's transaction."""
+    if not items:
+        return []
+    last_seq, last_hash = store.lock_head(session)
+    time = format_time(clock())
+    chained: list[Entry] = []
+    for item in items:
+        last_seq += 1
+        payload_json = canonical_text(item.payload)
+        digest = hash_entry_bytes(
+            entry_bytes(last_seq, time, item.actor, item.kind, item.subject, payload_json, last_hash)
+        )
+        chained.append(
+            Entry(last_seq, time, item.actor, item.kind, item.subject, payload_json, last_hash, digest)
+        )
+        last_hash = digest
+    store.insert_entries(session, chained)
+    store.move_head(session, chained[-1])
+    return chained
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    ok: bool
+    entries: int
+    first_bad_seq: int | None
+    reason: str
+    tree_size: int
+    root: str
+    checkpoints_checked: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verify(db: Database, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Recompute the whole chain, the head and every stored checkpoint root; name the first bad seq."""
+    with db.transaction() as session:
+        head_seq, head_hash = store.read_head(session)
+        checkpoints = store.list_checkpoints(session)
+        fault, leaves, last_hash = _walk_chain(store.iter_entries(session), progress)
+    count = len(leaves)
+    if fault is None:
+        fault = _check_head(count, last_hash, head_seq, head_hash)
+    root = root_from_leaf_hashes(leaves).hex()
+    if fault is None:
+        fault = _check_checkpoints(leaves, checkpoints)
+    if fault is not None:
+        return VerifyReport(False, count, fault.seq, fault.reason, count, root, len(checkpoints))
+    return VerifyReport(True, count, None, "registry intact", count, root, len(checkpoints))
+
+
+def _walk_chain(
+    entries: Iterable[Entry], progress: Callable[[int], None] | None
+) -> tuple[ChainFault | None, list[bytes], str]:
+    leaves: list[bytes] = []
+    previous = GENESIS_HASH
+    for entry in entries:
+        data = stored_entry_bytes(entry)
+        fault = check_link(entry, len(leaves) + 1, previous, data)
+        if fault is not None:
+            return fault, leaves, previous
+        leaves.append(leaf_hash(data))
+        previous = entry.hash
+        if progress is not None and len(leaves) % 10_000 == 0:
+            progress(len(leaves))
+    return None, leaves, previous
+
+
+def _check_head(count: int, last_hash: str, head_seq: int, head_hash: str) -> ChainFault | None:
+    if count < head_seq:
+        return ChainFault(count + 1, f"entries after seq {count} are missing (head says {head_seq})")
+    if count > head_seq:
+        return ChainFault(head_seq + 1, f"entry {head_seq + 1} was added behind the registry's back")
+    if last_hash != head_hash:
+        return ChainFault(count, "the last entry's hash differs from the recorded head")
+    return None
+
+
+def _check_checkpoints(
+    leaves: list[bytes], checkpoints: list[tuple[int, str, str, str | None]]
+) -> ChainFault | None:
+    for tree_size, root_hash, _, _ in checkpoints:
+        if tree_size > len(leaves):
+            return ChainFault(len(leaves) + 1, f"checkpoint of size {tree_size} covers entries that are gone")
+        if root_from_leaf_hashes(leaves[:tree_size]).hex() != root_hash:
+            return ChainFault(tree_size, f"the tree of size {tree_size} no longer has its checkpointed root")
+    return None
+
+
+def _leaf_hashes(session: Session, tree_size: int | None = None) -> list[bytes]:
+    leaves: list[bytes] = []
+    for entry in store.iter_entries(session):
+        if tree_size is not None and entry.seq > tree_size:
+            break
+        leaves.append(leaf_hash(stored_entry_bytes(entry)))
+    return leaves
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    tree_size: int
+    root: str
+    created_at: str
+    anchor_txid: str | None
+
+
+def create_checkpoint(db: Database, principal: Principal, clock: Clock = utc_now) -> Checkpoint:
+    """Record the current tree head (size and root): later rewrites of history are caught against it."""
+    authorize(principal, "registry.checkpoint")
+    with db.transaction() as session:
+        head_seq, _ = store.lock_head(session)
+        if head_seq == 0:
+            raise ValidationFailed("registry_empty", "there is nothing to checkpoint yet")
+        existing = {size for size, *_ in store.list_checkpoints(session)}
+        root = root_from_leaf_hashes(_leaf_hashes(session, head_seq)).hex()
+        created_at = format_time(clock())
+        if head_seq not in existing:
+            store.insert_checkpoint(session, head_seq, root, created_at)
+        return Checkpoint(head_seq, root, created_at, None)
+
+
+def list_checkpoints(db: Database, principal: Principal) -> list[Checkpoint]:
+    authorize(principal, "registry.read")
+    with db.transaction() as session:
+        return [Checkpoint(*row) for row in store.list_checkpoints(session)]
+
+
+def list_entries(
+    db: Database,
+    principal: Principal,
+    after_seq: int = 0,
+    limit: int = 100,
+    kind: str | None = None,
+    subject: str | None = None,
+) -> list[Entry]:
+    authorize(principal, "registry.read")
+    with db.transaction() as session:
+        return store.entries_page(session, after_seq, max(1, min(limit, 1000)), kind, subject)
+
+
+def inclusion_bundle(
+    db: Database, principal: Principal, seq: int, tree_size: int | None = None
+) -> dict[str, Any]:
+    """Everything an outsider needs to check that entry ``seq`` is in the tree of ``tree_size`` entries."""
+    authorize(principal, "registry.read")
+    with db.transaction() as session:
+        head_seq, _ = store.read_head(session)
+        size = tree_size or head_seq
+        if not 1 <= seq <= size <= head_seq:
+            raise NotFound("registry_entry_not_found", f"no entry {seq} in a tree of size {size}")
+        entry = store.get_entry(session, seq)
+        leaves = _leaf_hashes(session, size)
+    assert entry is not None
+    return {
+        "entry": entry.as_dict(),
+        "leaf_index": seq - 1,
+        "tree_size": size,
+        "inclusion_proof": [node.hex() for node in inclusion_proof(seq - 1, leaves)],
+        "root": root_from_leaf_hashes(leaves).hex(),
+    }
+
+
+def consistency_bundle(
+    db: Database, principal: Principal, first_size: int, second_size: int
+) -> dict[str, Any]:
+    authorize(principal, "registry.read")
+    with db.transaction() as session:
+        head_seq, _ = store.read_head(session)
+        if not 1 <= first_size <= second_size <= head_seq:
+            raise ValidationFailed("registry_bad_range", f"need 1 <= first <= second <= {head_seq}")
+        leaves = _leaf_hashes(session, second_size)
+    return {
+        "first_size": first_size,
+        "first_root": root_from_leaf_hashes(leaves[:first_size]).hex(),
+        "second_size": second_size,
+        "second_root": root_from_leaf_hashes(leaves).hex(),
+        "consistency_proof": [node.hex() for node in consistency_proof(first_size, leaves)],
+    }

@@ -1,0 +1,136 @@
+"""Registry tables and queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, insert, select, update
+from sqlalchemy.orm import Session
+
+from corridor.db import metadata
+from corridor.registry.model import Entry
+
+entries = Table(
+    "registry_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", String(32), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("kind", String(100), nullable=False, index=True),
+    Column("subject", String(200), nullable=False, index=True),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+head = Table(
+    "registry_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
+
+checkpoints = Table(
+    "registry_checkpoints",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("anchor_txid", String(64), nullable=True),
+)
+
+HEAD_ID = 1
+
+
+def lock_head(session: Session) -> tuple[int, str]:
+    """Take the registry's write lock (the head row) and return the last seq and hash."""
+    row = session.execute(
+        select(head.c.last_seq, head.c.last_hash).where(head.c.id == HEAD_ID).with_for_update()
+    ).one()
+    return int(row.last_seq), str(row.last_hash)
+
+
+def read_head(session: Session) -> tuple[int, str]:
+    row = session.execute(select(head.c.last_seq, head.c.last_hash).where(head.c.id == HEAD_ID)).one()
+    return int(row.last_seq), str(row.last_hash)
+
+
+def insert_entries(session: Session, rows: list[Entry]) -> None:
+    session.execute(
+        insert(entries),
+        [
+            {
+                "seq": e.seq,
+                "time": e.time,
+                "actor": e.actor,
+                "kind": e.kind,
+                "subject": e.subject,
+                "payload": e.payload_json,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in rows
+        ],
+    )
+
+
+def move_head(session: Session, last: Entry) -> None:
+    session.execute(update(head).where(head.c.id == HEAD_ID).values(last_seq=last.seq, last_hash=last.hash))
+
+
+def _to_entry(row: object) -> Entry:
+    r = row._mapping  # type: ignore[attr-defined]
+    return Entry(
+        seq=int(r["seq"]),
+        time=r["time"],
+        actor=r["actor"],
+        kind=r["kind"],
+        subject=r["subject"],
+        payload_json=r["payload"],
+        prev_hash=r["prev_hash"],
+        hash=r["hash"],
+    )
+
+
+def iter_entries(session: Session, after_seq: int = 0, batch: int = 5000) -> Iterator[Entry]:
+    """All entries in seq order, fetched in pages so memory stays flat on large registries."""
+    last = after_seq
+    while True:
+        rows = session.execute(
+            select(entries).where(entries.c.seq > last).order_by(entries.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            entry = _to_entry(row)
+            yield entry
+        last = int(rows[-1].seq)
+
+
+def entries_page(
+    session: Session, after_seq: int, limit: int, kind: str | None = None, subject: str | None = None
+) -> list[Entry]:
+    query = select(entries).where(entries.c.seq > after_seq)
+    if kind:
+        query = query.where(entries.c.kind == kind)
+    if subject:
+        query = query.where(entries.c.subject == subject)
+    rows = session.execute(query.order_by(entries.c.seq).limit(limit)).all()
+    return [_to_entry(r) for r in rows]
+
+
+def get_entry(session: Session, seq: int) -> Entry | None:
+    row = session.execute(select(entries).where(entries.c.seq == seq)).first()
+    return _to_entry(row) if row else None
+
+
+def insert_checkpoint(session: Session, tree_size: int, root_hash: str, created_at: str) -> None:
+    session.execute(
+        insert(checkpoints).values(tree_size=tree_size, root_hash=root_hash, created_at=created_at)
+    )
+
+
+def list_checkpoints(session: Session) -> list[tuple[int, str, str, str | None]]:
+    rows = session.execute(select(checkpoints).order_by(checkpoints.c.tree_size)).all()
+    return [(int(r.tree_size), r.root_hash, r.created_at, r.anchor_txid) for r in rows]

@@ -1,0 +1,68 @@
+"""Every setting Corridor reads, each a ``CORRIDOR_*`` environment variable.
+
+This module is the one place settings are defined; ``docs/settings.md`` lists them with their defaults and
+is checked against this class by a test, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CORRIDOR_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./var"), description="Where the SQLite file, devnode data and keys live."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the database; default: a SQLite file `corridor.db` under the data dir.",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    http_port: int = Field(default=8000, description="Port the HTTP API listens on.")
+    bitcoin_rpc_url: str | None = Field(
+        default=None,
+        description="Bitcoin Core JSON-RPC URL (http://user:pass@host:port); default: start the embedded devnode.",
+    )
+    devnode_rpc_port: int = Field(
+        default=18443, description="RPC port of the embedded devnode started by `up`."
+    )
+    profile: str = Field(default="RU-EPR-2024", description="Jurisdiction profile id.")
+    profile_dir: Path | None = Field(default=None, description="Extra folder of jurisdiction profile files.")
+    kek_file: Path | None = Field(
+        default=None,
+        description="File holding the key-encryption key for private keys at rest; default: `kek.hex` in the data dir.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of the JSON logs.")
+    max_body_bytes: int = Field(
+        default=1_048_576, description="Largest request body the API accepts, in bytes."
+    )
+    idempotency_lock_seconds: int = Field(
+        default=60,
+        description="How long an unfinished request holds its Idempotency-Key before a retry may run it again.",
+    )
+    api_key_cache_seconds: int = Field(
+        default=30,
+        description="How long a verified API key is trusted without re-checking its argon2 hash (revocation delay).",
+    )
+    ledger_pending_timeout_seconds: int = Field(
+        default=86_400, description="Default timeout of a two-phase (pending) ledger transfer."
+    )
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'corridor.db').resolve()}"
+
+    def resolved_kek_file(self) -> Path:
+        return self.kek_file if self.kek_file is not None else self.data_dir / "kek.hex"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
