@@ -1,0 +1,1 @@
+"""Adapters that read official rates and market prices from the outside world."""
