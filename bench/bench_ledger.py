@@ -1,0 +1,133 @@
+"""Ledger throughput: two-phase transfers (reserve, then post), each with its registry entries.
+
+Figures per database: one two-phase transfer per database transaction, and in batches of 100; over HTTP
+on PostgreSQL, one transfer per request from concurrent clients. Baseline: registry appends alone, one
+per transaction (the cost of the audit entry and a commit, without any ledger work).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _support import backends, figure, scratch_database  # noqa: E402
+
+from corridor.access.model import Role, system_principal  # noqa: E402
+from corridor.db import Database  # noqa: E402
+from corridor.ledger import service  # noqa: E402
+from corridor.ledger.model import AccountFlags, AccountSpec, TransferKind, TransferRequest  # noqa: E402
+from corridor.registry import service as registry  # noqa: E402
+
+OPERATOR = system_principal("bench")
+
+
+def prepare(db: Database, funded: int) -> None:
+    service.open_account(db, OPERATOR, AccountSpec("custody", "BTC", "custody"))
+    service.open_account(db, OPERATOR, AccountSpec("payer", "BTC", "client", "p1", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS))
+    service.open_account(db, OPERATOR, AccountSpec("payee", "BTC", "client", "p2"))
+    service.create_transfer(db, OPERATOR, TransferRequest("fund", debit_account_id="custody", credit_account_id="payer", amount=funded))
+
+
+def reserve(i: int, tag: str) -> TransferRequest:
+    return TransferRequest(f"{tag}-h{i}", kind=TransferKind.PENDING, debit_account_id="payer", credit_account_id="payee", amount=1_000)
+
+
+def post(i: int, tag: str) -> TransferRequest:
+    return TransferRequest(f"{tag}-p{i}", kind=TransferKind.POST, pending_id=f"{tag}-h{i}")
+
+
+def two_phase_one_per_transaction(db: Database, count: int) -> float:
+    started = time.perf_counter()
+    for i in range(count):
+        service.create_transfer(db, OPERATOR, reserve(i, "s"))
+        service.create_transfer(db, OPERATOR, post(i, "s"))
+    return count / (time.perf_counter() - started)
+
+
+def two_phase_in_batches(db: Database, count: int, size: int = 100) -> float:
+    started = time.perf_counter()
+    for first in range(0, count, size):
+        ids = range(first, min(first + size, count))
+        service.create_transfers(db, OPERATOR, [reserve(i, "b") for i in ids])
+        service.create_transfers(db, OPERATOR, [post(i, "b") for i in ids])
+    return count / (time.perf_counter() - started)
+
+
+def registry_appends_one_per_transaction(db: Database, count: int) -> float:
+    started = time.perf_counter()
+    for i in range(count):
+        with db.transaction() as session:
+            registry.append(session, "system:bench", "bench.event", f"b:{i}", {"i": i})
+    return count / (time.perf_counter() - started)
+
+
+def http_transfers(db: Database, count: int, clients: int = 8) -> float:
+    import httpx
+    import uvicorn
+
+    from corridor.access.service import bootstrap_key
+    from corridor.http.app import create_app
+    from corridor.logging import configure_logging
+    from corridor.settings import Settings
+
+    configure_logging("WARNING")
+    key = bootstrap_key(db, Role.TREASURY, "bench").key
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(db, Settings()), host="127.0.0.1", port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+
+    def send(worker: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}) as client:
+            for i in range(worker, count, clients):
+                body = {"id": f"h-{i}", "debit_account_id": "payer", "credit_account_id": "payee", "amount": 1_000}
+                response = client.post("/v1/ledger/transfers", content=json.dumps(body),
+                                       headers={"Idempotency-Key": f"k-{i}", "Content-Type": "application/json"})
+                response.raise_for_status()
+
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(send, range(clients)))
+        return count / (time.perf_counter() - started)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    count = 200 if quick else 2_000
+    figures: list[dict[str, Any]] = []
+    for backend in backends():
+        with scratch_database(backend) as db:
+            prepare(db, funded=10**15)
+            baseline = registry_appends_one_per_transaction(db, count // 2)
+            base = {"name": f"registry.append.{backend}.one_per_txn", "value": round(baseline, 1), "unit": "appends/s"}
+            single = two_phase_one_per_transaction(db, count // 2)
+            batched = two_phase_in_batches(db, count * 2)
+            goal = ">= 2000/s on PostgreSQL in batches" if backend == "postgresql" else None
+            figures.append(figure(f"ledger.two_phase.{backend}.one_per_txn", single, "transfers/s", None, base))
+            figures.append(figure(f"ledger.two_phase.{backend}.batch_100", batched, "transfers/s", goal, base))
+            assert all(t.balanced for t in service.totals(db)) and registry.verify(db).ok
+        if backend == "postgresql":
+            with scratch_database(backend) as db:
+                prepare(db, funded=10**15)
+                rate = http_transfers(db, count)
+                figures.append(figure("ledger.http.postgresql.one_per_request", rate, "transfers/s", ">= 200/s", None))
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(run("--quick" in sys.argv), indent=2))
