@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -52,10 +51,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _make_sqlite_engine(url: str, **kwargs: Any) -> Engine:
-    # NullPool: SQLite connections are cheap, and pooled ones would keep the file locked between tests.
-    engine = create_engine(
-        url, poolclass=NullPool, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs
-    )
+    # Pooled: opening a connection and setting its pragmas costs more than a small transaction.
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 60)
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

@@ -20,7 +20,9 @@ from corridor.db.migrate import upgrade
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PRESERVED_TABLES = {"alembic_version"}
-SEED_ROWS = {"registry_head": "INSERT INTO registry_head (id, last_seq, last_hash) VALUES (1, 0, '" + "0" * 64 + "')"}
+SEED_ROWS = {
+    "registry_head": "INSERT INTO registry_head (id, last_seq, last_hash) VALUES (1, 0, '" + "0" * 64 + "')"
+}
 
 
 def postgres_admin_url() -> str:
@@ -29,12 +31,14 @@ def postgres_admin_url() -> str:
 
 def postgres_reachable() -> str | None:
     """None when the server answers, else why not."""
-    engine = create_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    engine = create_engine(
+        postgres_admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return None
-    except Exception as error:  # noqa: BLE001 - any failure means unreachable, with the reason
+    except Exception as error:
         return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     finally:
         engine.dispose()

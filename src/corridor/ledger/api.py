@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from corridor.http.deps import DbDep, PrincipalDep
-from corridor.http.schemas import Page, StrictModel
+from corridor.http.schemas import Page, StrictBool, StrictInt, StrictModel
 from corridor.ledger import service
 from corridor.ledger.model import Account, AccountFlags, AccountSpec, Transfer, TransferKind, TransferRequest
 
@@ -20,7 +20,7 @@ class AccountIn(StrictModel):
     asset: str = Field(min_length=2, max_length=10)
     code: str = Field(min_length=1, max_length=64)
     owner: str | None = Field(default=None, max_length=64)
-    must_not_go_negative: bool = Field(
+    must_not_go_negative: StrictBool = Field(
         default=False,
         description="Debits may never exceed credits (a client balance can never go below zero).",
     )
@@ -33,10 +33,10 @@ class TransferIn(StrictModel):
     kind: TransferKind = TransferKind.SINGLE
     debit_account_id: str | None = None
     credit_account_id: str | None = None
-    amount: int | None = Field(default=None, description="Integer minor units (satoshis for BTC).")
+    amount: StrictInt | None = Field(default=None, description="Integer minor units (satoshis for BTC).")
     asset: str | None = None
     pending_id: str | None = None
-    timeout_seconds: int | None = None
+    timeout_seconds: StrictInt | None = None
     reference: str = Field(default="", max_length=200)
 
     def to_request(self) -> TransferRequest:
@@ -59,7 +59,7 @@ class TransferBatchIn(StrictModel):
 
 class CorrectionIn(StrictModel):
     id: str = Field(min_length=1, max_length=64)
-    amount: int | None = None
+    amount: StrictInt | None = None
     reason: str = Field(min_length=1, max_length=200)
 
 

@@ -7,14 +7,15 @@ its own state change); the others open their own and check the principal's permi
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from corridor.access.model import Principal, authorize
 from corridor.db import Database
-from corridor.errors import Conflict, NotFound, ValidationFailed
+from corridor.errors import Conflict, CorridorError, NotFound, ValidationFailed
 from corridor.ledger import store
 from corridor.ledger.model import (
     Account,
@@ -102,35 +103,47 @@ def list_account_transfers(
 
 def transfer_in(session: Session, actor: str, request: TransferRequest, clock: Clock = utc_now) -> Transfer:
     """Apply one transfer inside the caller's transaction, with its registry entry."""
-    transfer, entry = _apply(session, actor, request, clock)
-    if entry is not None:
-        registry.append_many(session, [entry], clock)
-    return transfer
+    return transfer_many_in(session, actor, [request], clock)[0]
 
 
 def transfer_many_in(
     session: Session, actor: str, requests: Sequence[TransferRequest], clock: Clock = utc_now
 ) -> list[Transfer]:
-    """All transfers or none; registry entries are chained in one go at the end."""
-    results: list[Transfer] = []
-    entries: list[NewEntry] = []
-    for index, request in enumerate(requests):
-        try:
-            transfer, entry = _apply(session, actor, request, clock)
-        except (Conflict, ValidationFailed, NotFound) as error:
+    """Apply transfers in order, all or none, inside the caller's transaction.
+
+    Batch-first like TigerBeetle: every pending transfer and account involved is locked once (pending
+    transfers, then accounts, each in id order), rules run in memory, and the results are written with one
+    statement per table. A single transfer is a batch of one.
+    """
+    index = 0  # which request failed, for the error; kept up to date by the loops below
+    try:
+        for index, request in enumerate(requests):  # noqa: B007 - index is read in the except clause
+            request.validate()
+        now = clock()
+        batch = _Batch.load(session, requests)
+        results = []
+        for index, request in enumerate(requests):  # noqa: B007 - index is read in the except clause
+            results.append(batch.apply(session, request, now))
+    except CorridorError as error:
+        if len(requests) > 1:
             error.extra["index"] = index
-            raise
-        results.append(transfer)
-        if entry is not None:
-            entries.append(entry)
-    registry.append_many(session, entries, clock)
+        raise
+    batch.flush(session)
+    registry.append_many(session, [_entry(actor, t) for t in batch.new_transfers], clock)
     return results
 
 
+def _entry(actor: str, transfer: Transfer) -> NewEntry:
+    return NewEntry(
+        actor,
+        f"ledger.transfer.{transfer.kind.value}",
+        f"transfer:{transfer.id}",
+        transfer.registry_payload(),
+    )
+
+
 def create_transfer(db: Database, principal: Principal, request: TransferRequest) -> Transfer:
-    authorize(principal, "ledger.transfer.create")
-    with db.transaction() as session:
-        return transfer_in(session, principal.actor, request)
+    return create_transfers(db, principal, [request])[0]
 
 
 def create_transfers(
@@ -139,8 +152,14 @@ def create_transfers(
     authorize(principal, "ledger.transfer.create")
     if not 1 <= len(requests) <= 1000:
         raise ValidationFailed("batch_size", "a batch holds 1 to 1000 transfers")
-    with db.transaction() as session:
-        return transfer_many_in(session, principal.actor, requests)
+    try:
+        with db.transaction() as session:
+            return transfer_many_in(session, principal.actor, requests)
+    except IntegrityError:
+        # Only a concurrent request writing the same new transfer id gets here (everything else is locked).
+        raise Conflict(
+            "transfer_conflict", "a concurrent request wrote the same transfer id; retry to get its result"
+        ) from None
 
 
 def get_transfer(db: Database, principal: Principal, transfer_id: str) -> Transfer:
@@ -157,106 +176,144 @@ def get_transfer(db: Database, principal: Principal, transfer_id: str) -> Transf
     return transfer
 
 
-def _apply(
-    session: Session, actor: str, request: TransferRequest, clock: Clock
-) -> tuple[Transfer, NewEntry | None]:
-    request.validate()
-    if request.kind in (TransferKind.POST, TransferKind.VOID):
-        return _resolve_pending(session, actor, request, clock)
-    return _move(session, actor, request, clock)
+@dataclass
+class _Batch:
+    """The locked working set of one batch, changed in memory and written once at the end."""
 
+    accounts: dict[str, Account]
+    pendings: dict[str, Transfer]
+    stored: dict[str, Transfer]
+    new_transfers: list[Transfer] = field(default_factory=list)
+    created: dict[str, Transfer] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+    pending_moves: list[tuple[str, PendingState]] = field(default_factory=list)
+    corrected_in_batch: dict[str, int] = field(default_factory=dict)
 
-def _replay(session: Session, request: TransferRequest) -> Transfer | None:
-    existing = store.get_transfer(session, request.id)
-    if existing is not None:
-        ensure_same_content(existing.fingerprint, request)
-    return existing
+    @classmethod
+    def load(cls, session: Session, requests: Sequence[TransferRequest]) -> _Batch:
+        pendings = store.get_transfers(session, {r.pending_id for r in requests if r.pending_id}, lock=True)
+        account_ids = {a for r in requests for a in (r.debit_account_id, r.credit_account_id) if a}
+        account_ids |= {a for p in pendings.values() for a in (p.debit_account_id, p.credit_account_id)}
+        accounts = store.lock_accounts(session, account_ids)
+        # Read after the locks, so a concurrent twin of a request has either committed or not started.
+        stored = store.get_transfers(session, {r.id for r in requests})
+        return cls(accounts, pendings, stored)
 
+    def apply(self, session: Session, request: TransferRequest, now: datetime) -> Transfer:
+        prior = self.stored.get(request.id) or self.created.get(request.id)
+        if prior is not None:
+            ensure_same_content(prior.fingerprint, request)
+            return prior
+        if request.kind in (TransferKind.POST, TransferKind.VOID):
+            transfer = self._resolve(request, now)
+        else:
+            transfer = self._move(session, request, now)
+        self.created[transfer.id] = transfer
+        self.new_transfers.append(transfer)
+        return transfer
 
-def _move(
-    session: Session, actor: str, request: TransferRequest, clock: Clock
-) -> tuple[Transfer, NewEntry | None]:
-    assert request.debit_account_id and request.credit_account_id and request.amount
-    locked = store.lock_accounts(session, [request.debit_account_id, request.credit_account_id])
-    replayed = _replay(session, request)  # after the locks, so a concurrent twin has committed or not started
-    if replayed is not None:
-        return replayed, None
-    debit, credit = _pair(locked, request.debit_account_id, request.credit_account_id)
-    asset = _common_asset(debit, credit, request.asset)
-    if request.corrects is not None:
-        _check_correction(session, request, debit, credit)
-    pending = request.kind is TransferKind.PENDING
-    store.save_balances(session, apply_debit(debit, request.amount, pending))
-    store.save_balances(session, apply_credit(credit, request.amount, pending))
-    now = clock()
-    timeout_at = None
-    if pending:
-        seconds = request.timeout_seconds or get_settings().ledger_pending_timeout_seconds
-        timeout_at = format_time(now + timedelta(seconds=seconds))
-    transfer = Transfer(
-        id=request.id,
-        kind=request.kind,
-        debit_account_id=debit.id,
-        credit_account_id=credit.id,
-        asset=asset,
-        amount=request.amount,
-        pending_id=None,
-        timeout_at=timeout_at,
-        state=PendingState.PENDING if pending else None,
-        reference=request.reference,
-        corrects=request.corrects,
-        fingerprint=request.fingerprint(),
-        created_at=format_time(now),
-        metadata=request.metadata,
-    )
-    store.insert_transfer(session, transfer)
-    return transfer, NewEntry(
-        actor, f"ledger.transfer.{request.kind.value}", f"transfer:{request.id}", transfer.registry_payload()
-    )
+    def _move(self, session: Session, request: TransferRequest, now: datetime) -> Transfer:
+        assert request.debit_account_id and request.credit_account_id and request.amount
+        debit, credit = _pair(self.accounts, request.debit_account_id, request.credit_account_id)
+        asset = _common_asset(debit, credit, request.asset)
+        if request.corrects is not None:
+            self._check_correction(session, request, debit, credit)
+        pending = request.kind is TransferKind.PENDING
+        self._update(
+            apply_debit(debit, request.amount, pending), apply_credit(credit, request.amount, pending)
+        )
+        timeout_at = None
+        if pending:
+            seconds = request.timeout_seconds or get_settings().ledger_pending_timeout_seconds
+            timeout_at = format_time(now + timedelta(seconds=seconds))
+        transfer = Transfer(
+            id=request.id,
+            kind=request.kind,
+            debit_account_id=debit.id,
+            credit_account_id=credit.id,
+            asset=asset,
+            amount=request.amount,
+            pending_id=None,
+            timeout_at=timeout_at,
+            state=PendingState.PENDING if pending else None,
+            reference=request.reference,
+            corrects=request.corrects,
+            fingerprint=request.fingerprint(),
+            created_at=format_time(now),
+            metadata=request.metadata,
+        )
+        if pending:
+            self.pendings[transfer.id] = transfer
+        return transfer
 
+    def _resolve(self, request: TransferRequest, now: datetime) -> Transfer:
+        assert request.pending_id
+        pending = self.pendings.get(request.pending_id)
+        if pending is None:
+            raise NotFound("pending_transfer_not_found", f"no pending transfer {request.pending_id}")
+        amount = check_resolvable(pending, request, format_time(now))
+        debit, credit = _pair(self.accounts, pending.debit_account_id, pending.credit_account_id)
+        if request.kind is TransferKind.POST:
+            self._update(*post_pending(debit, credit, pending.amount, amount))
+            outcome = PendingState.POSTED
+        else:
+            self._update(*release_pending(debit, credit, pending.amount))
+            outcome, amount = PendingState.VOIDED, pending.amount
+        self.pendings[pending.id] = replace(pending, state=outcome)
+        self.pending_moves.append((pending.id, outcome))
+        return Transfer(
+            id=request.id,
+            kind=request.kind,
+            debit_account_id=debit.id,
+            credit_account_id=credit.id,
+            asset=pending.asset,
+            amount=amount,
+            pending_id=pending.id,
+            timeout_at=None,
+            state=None,
+            reference=request.reference,
+            corrects=None,
+            fingerprint=request.fingerprint(),
+            created_at=format_time(now),
+            metadata=request.metadata,
+        )
 
-def _resolve_pending(
-    session: Session, actor: str, request: TransferRequest, clock: Clock
-) -> tuple[Transfer, NewEntry | None]:
-    assert request.pending_id
-    pending = store.get_transfer(session, request.pending_id, lock=True)
-    if pending is None:
-        raise NotFound("pending_transfer_not_found", f"no pending transfer {request.pending_id}")
-    locked = store.lock_accounts(session, [pending.debit_account_id, pending.credit_account_id])
-    replayed = _replay(session, request)
-    if replayed is not None:
-        return replayed, None
-    now = clock()
-    amount = check_resolvable(pending, request, format_time(now))
-    debit, credit = _pair(locked, pending.debit_account_id, pending.credit_account_id)
-    if request.kind is TransferKind.POST:
-        debit, credit = post_pending(debit, credit, pending.amount, amount)
-        store.set_pending_state(session, pending.id, PendingState.POSTED)
-    else:
-        debit, credit = release_pending(debit, credit, pending.amount)
-        store.set_pending_state(session, pending.id, PendingState.VOIDED)
-    store.save_balances(session, debit)
-    store.save_balances(session, credit)
-    transfer = Transfer(
-        id=request.id,
-        kind=request.kind,
-        debit_account_id=debit.id,
-        credit_account_id=credit.id,
-        asset=pending.asset,
-        amount=amount if request.kind is TransferKind.POST else pending.amount,
-        pending_id=pending.id,
-        timeout_at=None,
-        state=None,
-        reference=request.reference,
-        corrects=None,
-        fingerprint=request.fingerprint(),
-        created_at=format_time(now),
-        metadata=request.metadata,
-    )
-    store.insert_transfer(session, transfer)
-    return transfer, NewEntry(
-        actor, f"ledger.transfer.{request.kind.value}", f"transfer:{request.id}", transfer.registry_payload()
-    )
+    def _update(self, *accounts: Account) -> None:
+        for account in accounts:
+            self.accounts[account.id] = account
+            self.changed.add(account.id)
+
+    def _check_correction(
+        self, session: Session, request: TransferRequest, debit: Account, credit: Account
+    ) -> None:
+        """A correction reverses (part of) a posted movement: opposite direction, at most what is left."""
+        assert request.corrects is not None and request.amount is not None
+        original = self.created.get(request.corrects) or store.get_transfer(session, request.corrects)
+        if original is None:
+            raise NotFound("corrected_transfer_not_found", f"no transfer {request.corrects} to correct")
+        if request.kind is not TransferKind.SINGLE or original.kind not in (
+            TransferKind.SINGLE,
+            TransferKind.POST,
+        ):
+            raise ValidationFailed(
+                "not_correctable", "only a posted movement can be corrected, by a single transfer"
+            )
+        if (debit.id, credit.id) != (original.credit_account_id, original.debit_account_id):
+            raise ValidationFailed(
+                "correction_direction", "a correction debits the original credit account and vice versa"
+            )
+        already = store.corrected_total(session, original.id) + self.corrected_in_batch.get(original.id, 0)
+        if already + request.amount > original.amount:
+            raise Conflict(
+                "correction_exceeds_original",
+                f"only {original.amount - already} of {original.id} is left to correct",
+            )
+        self.corrected_in_batch[original.id] = self.corrected_in_batch.get(original.id, 0) + request.amount
+
+    def flush(self, session: Session) -> None:
+        store.save_balances(session, [self.accounts[a] for a in sorted(self.changed)])
+        store.insert_transfers(session, self.new_transfers)
+        store.set_pending_states(session, self.pending_moves)
 
 
 def _pair(locked: dict[str, Account], debit_id: str, credit_id: str) -> tuple[Account, Account]:
@@ -274,31 +331,6 @@ def _common_asset(debit: Account, credit: Account, requested: str | None) -> str
     if requested is not None and requested != debit.asset:
         raise ValidationFailed("asset_mismatch", f"the accounts hold {debit.asset}, not {requested}")
     return debit.asset
-
-
-def _check_correction(session: Session, request: TransferRequest, debit: Account, credit: Account) -> None:
-    """A correction reverses (part of) a posted movement: opposite direction, at most what is left."""
-    assert request.corrects is not None and request.amount is not None
-    original = store.get_transfer(session, request.corrects)
-    if original is None:
-        raise NotFound("corrected_transfer_not_found", f"no transfer {request.corrects} to correct")
-    if request.kind is not TransferKind.SINGLE or original.kind not in (
-        TransferKind.SINGLE,
-        TransferKind.POST,
-    ):
-        raise ValidationFailed(
-            "not_correctable", "only a posted movement can be corrected, by a single transfer"
-        )
-    if (debit.id, credit.id) != (original.credit_account_id, original.debit_account_id):
-        raise ValidationFailed(
-            "correction_direction", "a correction debits the original credit account and vice versa"
-        )
-    already = store.corrected_total(session, original.id)
-    if already + request.amount > original.amount:
-        raise Conflict(
-            "correction_exceeds_original",
-            f"only {original.amount - already} of {original.id} is left to correct",
-        )
 
 
 def correct_transfer(
@@ -333,28 +365,33 @@ def expire_pending(db: Database, clock: Clock = utc_now, limit: int = 500) -> in
     now_text = format_time(clock())
     with db.transaction() as session:
         ids = store.expired_pending_ids(session, now_text, limit)
-        entries: list[NewEntry] = []
-        for transfer_id in ids:
-            pending = store.get_transfer(session, transfer_id, lock=True)
-            if pending is None or pending.state is not PendingState.PENDING:
-                continue
-            locked = store.lock_accounts(session, [pending.debit_account_id, pending.credit_account_id])
+        pendings = store.get_transfers(session, ids, lock=True)
+        live = [p for p in pendings.values() if p.state is PendingState.PENDING]
+        accounts = store.lock_accounts(
+            session, {a for p in live for a in (p.debit_account_id, p.credit_account_id)}
+        )
+        for pending in live:
             debit, credit = release_pending(
-                locked[pending.debit_account_id], locked[pending.credit_account_id], pending.amount
+                accounts[pending.debit_account_id], accounts[pending.credit_account_id], pending.amount
             )
-            store.save_balances(session, debit)
-            store.save_balances(session, credit)
-            store.set_pending_state(session, pending.id, PendingState.EXPIRED)
-            entries.append(
+            accounts[debit.id], accounts[credit.id] = debit, credit
+        changed = {a for p in live for a in (p.debit_account_id, p.credit_account_id)}
+        store.save_balances(session, [accounts[a] for a in sorted(changed)])
+        store.set_pending_states(session, [(p.id, PendingState.EXPIRED) for p in live])
+        registry.append_many(
+            session,
+            [
                 NewEntry(
                     "system:ledger",
                     "ledger.transfer.expired",
-                    f"transfer:{pending.id}",
-                    {"id": pending.id, "amount": pending.amount},
+                    f"transfer:{p.id}",
+                    {"id": p.id, "amount": p.amount},
                 )
-            )
-        registry.append_many(session, entries, clock)
-    return len(entries)
+                for p in live
+            ],
+            clock,
+        )
+    return len(live)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from corridor.db import metadata
@@ -86,7 +98,7 @@ def get_account(session: Session, account_id: str) -> Account | None:
     return _account(row) if row else None
 
 
-def lock_accounts(session: Session, account_ids: Sequence[str]) -> dict[str, Account]:
+def lock_accounts(session: Session, account_ids: Collection[str]) -> dict[str, Account]:
     """Lock the accounts' rows in id order (the fixed order keeps concurrent writers free of deadlocks)."""
     rows = session.execute(
         select(accounts)
@@ -114,16 +126,21 @@ def insert_account(session: Session, account: Account, created_at: str) -> None:
     )
 
 
-def save_balances(session: Session, account: Account) -> None:
+def save_balances(session: Session, changed: Sequence[Account]) -> None:
+    if not changed:
+        return
     session.execute(
-        update(accounts)
-        .where(accounts.c.id == account.id)
-        .values(
-            debits_pending=account.debits_pending,
-            debits_posted=account.debits_posted,
-            credits_pending=account.credits_pending,
-            credits_posted=account.credits_posted,
-        )
+        update(accounts).where(accounts.c.id == bindparam("account_id")),
+        [
+            {
+                "account_id": a.id,
+                "debits_pending": a.debits_pending,
+                "debits_posted": a.debits_posted,
+                "credits_pending": a.credits_pending,
+                "credits_posted": a.credits_posted,
+            }
+            for a in changed
+        ],
     )
 
 
@@ -135,36 +152,53 @@ def get_transfer(session: Session, transfer_id: str, lock: bool = False) -> Tran
     return _transfer(row) if row else None
 
 
-def insert_transfer(session: Session, transfer: Transfer) -> None:
+def get_transfers(session: Session, transfer_ids: Collection[str], lock: bool = False) -> dict[str, Transfer]:
+    if not transfer_ids:
+        return {}
+    query = select(transfers).where(transfers.c.id.in_(sorted(transfer_ids))).order_by(transfers.c.id)
+    if lock:
+        query = query.with_for_update()
+    return {row.id: _transfer(row) for row in session.execute(query).all()}
+
+
+def insert_transfers(session: Session, new: Sequence[Transfer]) -> None:
+    if not new:
+        return
     session.execute(
-        insert(transfers).values(
-            id=transfer.id,
-            kind=transfer.kind.value,
-            debit_account_id=transfer.debit_account_id,
-            credit_account_id=transfer.credit_account_id,
-            asset=transfer.asset,
-            amount=transfer.amount,
-            pending_id=transfer.pending_id,
-            timeout_at=transfer.timeout_at,
-            state=transfer.state.value if transfer.state else None,
-            reference=transfer.reference,
-            corrects=transfer.corrects,
-            fingerprint=transfer.fingerprint,
-            created_at=transfer.created_at,
-            metadata=json.dumps(transfer.metadata, sort_keys=True),
-        )
+        insert(transfers),
+        [
+            {
+                "id": t.id,
+                "kind": t.kind.value,
+                "debit_account_id": t.debit_account_id,
+                "credit_account_id": t.credit_account_id,
+                "asset": t.asset,
+                "amount": t.amount,
+                "pending_id": t.pending_id,
+                "timeout_at": t.timeout_at,
+                "state": t.state.value if t.state else None,
+                "reference": t.reference,
+                "corrects": t.corrects,
+                "fingerprint": t.fingerprint,
+                "created_at": t.created_at,
+                "metadata": json.dumps(t.metadata, sort_keys=True),
+            }
+            for t in new
+        ],
     )
 
 
-def set_pending_state(session: Session, transfer_id: str, state: PendingState) -> None:
-    """Move a pending transfer out of ``pending``; the WHERE clause makes a second move impossible."""
-    result = session.execute(
-        update(transfers)
-        .where(transfers.c.id == transfer_id, transfers.c.state == PendingState.PENDING.value)
-        .values(state=state.value)
+def set_pending_states(session: Session, moves: Sequence[tuple[str, PendingState]]) -> None:
+    """Move pending transfers out of ``pending``. The callers hold the rows' locks; the WHERE clause and the
+    unique index on ``pending_id`` make a second move impossible even so."""
+    if not moves:
+        return
+    session.execute(
+        update(transfers).where(
+            transfers.c.id == bindparam("transfer_id"), transfers.c.state == PendingState.PENDING.value
+        ),
+        [{"transfer_id": transfer_id, "state": state.value} for transfer_id, state in moves],
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise RuntimeError(f"pending transfer {transfer_id} changed under a held lock")
 
 
 def expired_pending_ids(session: Session, now_text: str, limit: int) -> list[str]:

@@ -93,19 +93,34 @@ def _to_entry(row: object) -> Entry:
     )
 
 
-def iter_entries(session: Session, after_seq: int = 0, batch: int = 5000) -> Iterator[Entry]:
-    """All entries in seq order, fetched in pages so memory stays flat on large registries."""
+ENTRY_COLUMNS = (
+    entries.c.seq,
+    entries.c.time,
+    entries.c.actor,
+    entries.c.kind,
+    entries.c.subject,
+    entries.c.payload,
+    entries.c.prev_hash,
+    entries.c.hash,
+)
+
+
+def iter_entries(session: Session, after_seq: int = 0, batch: int = 20_000) -> Iterator[Entry]:
+    """All entries in seq order, fetched in keyset pages of plain tuples so memory stays flat."""
     last = after_seq
     while True:
-        rows = session.execute(
-            select(entries).where(entries.c.seq > last).order_by(entries.c.seq).limit(batch)
-        ).all()
+        rows = (
+            session.execute(
+                select(*ENTRY_COLUMNS).where(entries.c.seq > last).order_by(entries.c.seq).limit(batch)
+            )
+            .tuples()
+            .all()
+        )
         if not rows:
             return
-        for row in rows:
-            entry = _to_entry(row)
-            yield entry
-        last = int(rows[-1].seq)
+        for seq, time, actor, kind, subject, payload, prev_hash, digest in rows:
+            yield Entry(int(seq), time, actor, kind, subject, payload, prev_hash, digest)
+        last = int(rows[-1][0])
 
 
 def entries_page(
