@@ -35,7 +35,7 @@ class Principal:
     @property
     def actor(self) -> str:
         """How this principal is named in registry entries."""
-        return f"user:{self.user_id}"
+        return self.user_id if self.user_id.startswith("system:") else f"user:{self.user_id}"
 
 
 def system_principal(component: str) -> Principal:
@@ -64,6 +64,26 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "ledger.account.read": frozenset({_OPS, _TR, _CO, _CL, _MI}),
     "ledger.transfer.create": frozenset({_OPS, _TR}),
     "ledger.transfer.read": frozenset({_OPS, _TR, _CO, _CL, _MI}),
+    # identity: participants and KYB (applications are filed by the operator for the applicant: a client
+    # user is scoped to a participant, which exists only once the application does)
+    "identity.participant.apply": frozenset({_OPS, _CO}),
+    "identity.participant.read": frozenset({_OPS, _CO, _TR, _CL}),
+    "identity.participant.screen": frozenset({_OPS, _CO}),
+    "identity.screening.clear": frozenset({_CO}),
+    "identity.participant.review": frozenset({_CO}),
+    "identity.participant.decide": frozenset({_CO}),
+    "identity.participant.admit": frozenset({_OPS, _CO}),
+    "identity.participant.suspend": frozenset({_OPS, _CO}),
+    "identity.document.add": frozenset({_OPS, _CO, _CL}),
+    # contracts: clients register their own; compliance clears counterparties; treasury records payments
+    "contracts.contract.create": frozenset({_OPS, _CL}),
+    "contracts.contract.read": frozenset({_OPS, _CO, _TR, _CL}),
+    "contracts.contract.amend": frozenset({_OPS, _CL}),
+    "contracts.contract.close": frozenset({_OPS, _CO}),
+    "contracts.document.add": frozenset({_OPS, _CL}),
+    "contracts.counterparty.clear": frozenset({_CO}),
+    "contracts.payment.record": frozenset({_OPS, _TR}),
+    "contracts.shipment.record": frozenset({_OPS, _CL}),
 }
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Strict
 
 T = TypeVar("T")
 
+StrictInt = Annotated[int, Strict()]
+"""An integer that must arrive as a JSON integer: "100", 1.5 and true are refused, never coerced."""
+StrictBool = Annotated[bool, Strict()]
+
 
 class StrictModel(BaseModel):
-    """Request bodies refuse unknown fields and silent type coercion."""
+    """Request bodies refuse unknown fields; numbers use :data:`StrictInt` so nothing is silently coerced."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
 
-class Page(BaseModel, Generic[T]):
+class Page(BaseModel, Generic[T]):  # noqa: UP046 - Python 3.11 has no PEP 695 syntax
     items: list[T]
     next_cursor: str | None = None
