@@ -12,7 +12,9 @@ from corridor.db import Database
 from corridor.db.testing import fresh_postgres_database, migrated_database, postgres_reachable, sqlite_url
 
 
-def figure(name: str, value: float, unit: str, goal: str | None = None, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+def figure(
+    name: str, value: float, unit: str, goal: str | None = None, baseline: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {"name": name, "value": round(value, 2), "unit": unit, "goal": goal, "baseline": baseline}
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,26 +17,37 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import backends, figure, scratch_database  # noqa: E402
-
-from corridor.access.model import Role, system_principal  # noqa: E402
-from corridor.db import Database  # noqa: E402
-from corridor.ledger import service  # noqa: E402
-from corridor.ledger.model import AccountFlags, AccountSpec, TransferKind, TransferRequest  # noqa: E402
-from corridor.registry import service as registry  # noqa: E402
+from _support import backends, figure, scratch_database
+from corridor.access.model import Role, system_principal
+from corridor.db import Database
+from corridor.ledger import service
+from corridor.ledger.model import AccountFlags, AccountSpec, TransferKind, TransferRequest
+from corridor.registry import service as registry
 
 OPERATOR = system_principal("bench")
 
 
 def prepare(db: Database, funded: int) -> None:
     service.open_account(db, OPERATOR, AccountSpec("custody", "BTC", "custody"))
-    service.open_account(db, OPERATOR, AccountSpec("payer", "BTC", "client", "p1", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS))
+    service.open_account(
+        db, OPERATOR, AccountSpec("payer", "BTC", "client", "p1", AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+    )
     service.open_account(db, OPERATOR, AccountSpec("payee", "BTC", "client", "p2"))
-    service.create_transfer(db, OPERATOR, TransferRequest("fund", debit_account_id="custody", credit_account_id="payer", amount=funded))
+    service.create_transfer(
+        db,
+        OPERATOR,
+        TransferRequest("fund", debit_account_id="custody", credit_account_id="payer", amount=funded),
+    )
 
 
 def reserve(i: int, tag: str) -> TransferRequest:
-    return TransferRequest(f"{tag}-h{i}", kind=TransferKind.PENDING, debit_account_id="payer", credit_account_id="payee", amount=1_000)
+    return TransferRequest(
+        f"{tag}-h{i}",
+        kind=TransferKind.PENDING,
+        debit_account_id="payer",
+        credit_account_id="payee",
+        amount=1_000,
+    )
 
 
 def post(i: int, tag: str) -> TransferRequest:
@@ -70,41 +80,76 @@ def registry_appends_one_per_transaction(db: Database, count: int) -> float:
 
 
 def http_transfers(db: Database, count: int, clients: int = 8) -> float:
+    """Transfers per second through a real API server process (uvicorn) on loopback, one per request."""
+    import os
+    import subprocess
+
     import httpx
-    import uvicorn
 
     from corridor.access.service import bootstrap_key
-    from corridor.http.app import create_app
-    from corridor.logging import configure_logging
-    from corridor.settings import Settings
 
-    configure_logging("WARNING")
     key = bootstrap_key(db, Role.TREASURY, "bench").key
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(db, Settings()), host="127.0.0.1", port=port, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-
-    def send(worker: int) -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}) as client:
-            for i in range(worker, count, clients):
-                body = {"id": f"h-{i}", "debit_account_id": "payer", "credit_account_id": "payee", "amount": 1_000}
-                response = client.post("/v1/ledger/transfers", content=json.dumps(body),
-                                       headers={"Idempotency-Key": f"k-{i}", "Content-Type": "application/json"})
-                response.raise_for_status()
-
+    env = {**os.environ, "CORRIDOR_DATABASE_URL": db.url, "CORRIDOR_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "corridor.http.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
     try:
+        _wait_until_ready(base)
+
+        def send(worker: int) -> None:
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
+                for i in range(worker, count, clients):
+                    body = {
+                        "id": f"h-{i}",
+                        "debit_account_id": "payer",
+                        "credit_account_id": "payee",
+                        "amount": 1_000,
+                    }
+                    response = client.post(
+                        "/v1/ledger/transfers",
+                        content=json.dumps(body),
+                        headers={"Idempotency-Key": f"k-{i}", "Content-Type": "application/json"},
+                    )
+                    response.raise_for_status()
+
         started = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(send, range(clients)))
         return count / (time.perf_counter() - started)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _wait_until_ready(base: str, attempts: int = 200) -> None:
+    import httpx
+
+    for _ in range(attempts):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the API server did not become ready")
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
@@ -114,18 +159,28 @@ def run(quick: bool) -> list[dict[str, Any]]:
         with scratch_database(backend) as db:
             prepare(db, funded=10**15)
             baseline = registry_appends_one_per_transaction(db, count // 2)
-            base = {"name": f"registry.append.{backend}.one_per_txn", "value": round(baseline, 1), "unit": "appends/s"}
+            base = {
+                "name": f"registry.append.{backend}.one_per_txn",
+                "value": round(baseline, 1),
+                "unit": "appends/s",
+            }
             single = two_phase_one_per_transaction(db, count // 2)
             batched = two_phase_in_batches(db, count * 2)
             goal = ">= 2000/s on PostgreSQL in batches" if backend == "postgresql" else None
-            figures.append(figure(f"ledger.two_phase.{backend}.one_per_txn", single, "transfers/s", None, base))
-            figures.append(figure(f"ledger.two_phase.{backend}.batch_100", batched, "transfers/s", goal, base))
+            figures.append(
+                figure(f"ledger.two_phase.{backend}.one_per_txn", single, "transfers/s", None, base)
+            )
+            figures.append(
+                figure(f"ledger.two_phase.{backend}.batch_100", batched, "transfers/s", goal, base)
+            )
             assert all(t.balanced for t in service.totals(db)) and registry.verify(db).ok
         if backend == "postgresql":
             with scratch_database(backend) as db:
                 prepare(db, funded=10**15)
                 rate = http_transfers(db, count)
-                figures.append(figure("ledger.http.postgresql.one_per_request", rate, "transfers/s", ">= 200/s", None))
+                figures.append(
+                    figure("ledger.http.postgresql.one_per_request", rate, "transfers/s", ">= 200/s", None)
+                )
     return figures
 
 

@@ -14,19 +14,28 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _support import backends, figure, scratch_database  # noqa: E402
-
-from corridor.registry import service, store  # noqa: E402
-from corridor.registry.model import stored_entry_bytes  # noqa: E402
-from corridor.registry.service import NewEntry  # noqa: E402
+from _support import backends, figure, scratch_database
+from corridor.registry import service, store
+from corridor.registry.model import stored_entry_bytes
+from corridor.registry.service import NewEntry
 
 
 def fill(db: Any, total: int, batch: int = 5_000) -> float:
     started = time.perf_counter()
     for first in range(0, total, batch):
         items = [
-            NewEntry("system:bench", "ledger.transfer.single", f"transfer:t{i}",
-                     {"id": f"t{i}", "amount": 1_000 + i, "asset": "BTC", "debit_account_id": "a", "credit_account_id": "b"})
+            NewEntry(
+                "system:bench",
+                "ledger.transfer.single",
+                f"transfer:t{i}",
+                {
+                    "id": f"t{i}",
+                    "amount": 1_000 + i,
+                    "asset": "BTC",
+                    "debit_account_id": "a",
+                    "credit_account_id": "b",
+                },
+            )
             for i in range(first, min(first + batch, total))
         ]
         with db.transaction() as session:
@@ -57,8 +66,13 @@ def run(quick: bool) -> list[dict[str, Any]]:
             floor = hashing_floor(db)
             figures.append(figure(f"registry.append.{backend}.batch_5000", appends, "entries/s"))
             figures.append(
-                figure(f"registry.verify.{backend}.{total}_entries", verify_rate, "entries/s", ">= 50000/s",
-                       {"name": "sha256 of the same bytes only", "value": round(floor, 1), "unit": "entries/s"})
+                figure(
+                    f"registry.verify.{backend}.{total}_entries",
+                    verify_rate,
+                    "entries/s",
+                    ">= 50000/s",
+                    {"name": "sha256 of the same bytes only", "value": round(floor, 1), "unit": "entries/s"},
+                )
             )
     return figures
 

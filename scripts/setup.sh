@@ -17,8 +17,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+# pip's notes about configured local index folders that do not exist are noise here: filter them out.
+quiet_pip() { .venv/bin/python -m pip "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+quiet_pip install -q --upgrade pip >/dev/null
 extras=""
 [ "${1:-}" = "dev" ] && extras="[dev]"
-.venv/bin/python -m pip install -q -e ".${extras}"
+quiet_pip install -q -e ".${extras}"
 echo "corridor installed in .venv"

@@ -37,7 +37,13 @@ def written(db: Database) -> tuple[int, int]:
 def open_accounts(api: TestClient, headers: dict[str, str]) -> None:
     for body in (
         {"id": "custody", "asset": "BTC", "code": "custody"},
-        {"id": "alice", "asset": "BTC", "code": "client_available", "owner": "p-alice", "must_not_go_negative": True},
+        {
+            "id": "alice",
+            "asset": "BTC",
+            "code": "client_available",
+            "owner": "p-alice",
+            "must_not_go_negative": True,
+        },
     ):
         assert api.post("/v1/ledger/accounts", json=body, headers=headers).status_code == 201
 
@@ -61,7 +67,9 @@ def test_health_readiness_metrics_and_openapi(api: TestClient) -> None:
 
 def test_missing_and_wrong_credentials_are_401(api: TestClient) -> None:
     assert_problem(api.get("/v1/me"), 401, "unauthenticated")
-    assert_problem(api.get("/v1/me", headers={"Authorization": "Bearer cor_deadbeef_nope"}), 401, "invalid_credentials")
+    assert_problem(
+        api.get("/v1/me", headers={"Authorization": "Bearer cor_deadbeef_nope"}), 401, "invalid_credentials"
+    )
     assert_problem(api.get("/v1/me", headers={"Authorization": "Bearer garbage"}), 401, "invalid_credentials")
 
 
@@ -72,7 +80,9 @@ def test_a_key_works_until_revoked(api: TestClient, admin: dict[str, str], db: D
     assert api.get("/v1/me", headers=treasury).json()["role"] == "treasury"
     assert issued["key"].startswith(issued["prefix"] + "_")
     with db.engine.connect() as connection:
-        stored = connection.execute(text("SELECT hash FROM access_api_keys WHERE id = :i"), {"i": issued["id"]}).scalar_one()
+        stored = connection.execute(
+            text("SELECT hash FROM access_api_keys WHERE id = :i"), {"i": issued["id"]}
+        ).scalar_one()
     assert issued["key"] not in stored and stored.startswith("$argon2id$")
     assert api.delete(f"/v1/keys/{issued['id']}", headers=admin).status_code == 204
     assert_problem(api.get("/v1/me", headers=treasury), 401, "invalid_credentials")
@@ -81,15 +91,21 @@ def test_a_key_works_until_revoked(api: TestClient, admin: dict[str, str], db: D
 def test_roles_are_enforced(api: TestClient, admin: dict[str, str], db: Database) -> None:
     regulator = {"Authorization": f"Bearer {bootstrap_key(db, Role.REGULATOR, 'cbr').key}"}
     treasury = {"Authorization": f"Bearer {bootstrap_key(db, Role.TREASURY, 'tr').key}"}
-    assert_problem(api.post("/v1/users", json={"name": "x", "role": "treasury"}, headers=treasury), 403, "forbidden")
     assert_problem(
-        api.post("/v1/ledger/accounts", json={"id": "a", "asset": "BTC", "code": "c"}, headers=regulator), 403, "forbidden"
+        api.post("/v1/users", json={"name": "x", "role": "treasury"}, headers=treasury), 403, "forbidden"
+    )
+    assert_problem(
+        api.post("/v1/ledger/accounts", json={"id": "a", "asset": "BTC", "code": "c"}, headers=regulator),
+        403,
+        "forbidden",
     )
     assert api.get("/v1/registry/entries", headers=regulator).status_code == 200
     assert_problem(api.post("/v1/registry/checkpoints", headers=regulator), 403, "forbidden")
 
 
-def test_client_keys_are_scoped_to_their_participant(api: TestClient, admin: dict[str, str], db: Database) -> None:
+def test_client_keys_are_scoped_to_their_participant(
+    api: TestClient, admin: dict[str, str], db: Database
+) -> None:
     open_accounts(api, admin)
     alice = {"Authorization": f"Bearer {bootstrap_key(db, Role.CLIENT, 'alice', 'p-alice').key}"}
     mallory = {"Authorization": f"Bearer {bootstrap_key(db, Role.CLIENT, 'mallory', 'p-mallory').key}"}
@@ -103,12 +119,32 @@ def test_client_keys_are_scoped_to_their_participant(api: TestClient, admin: dic
     ("body", "status", "code"),
     [
         (b'{"id": "t1", "debit_account_id": "custody",', 400, "malformed_json"),
-        (b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": "100"}', 422, "validation_error"),
-        (b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": 1.5}', 422, "validation_error"),
-        (b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": 100, "x": 1}', 422, "validation_error"),
-        (b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": -100}', 422, "amount_must_be_positive"),
-        (b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "nobody", "amount": 100}', 404, "account_not_found"),
-        (b'[1, 2, 3]', 422, "validation_error"),
+        (
+            b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": "100"}',
+            422,
+            "validation_error",
+        ),
+        (
+            b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": 1.5}',
+            422,
+            "validation_error",
+        ),
+        (
+            b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": 100, "x": 1}',
+            422,
+            "validation_error",
+        ),
+        (
+            b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": -100}',
+            422,
+            "amount_must_be_positive",
+        ),
+        (
+            b'{"id": "t1", "debit_account_id": "custody", "credit_account_id": "nobody", "amount": 100}',
+            404,
+            "account_not_found",
+        ),
+        (b"[1, 2, 3]", 422, "validation_error"),
         (b'{"id": "' + b"x" * 5_000 + b'"}', 413, "body_too_large"),
     ],
 )
@@ -118,13 +154,17 @@ def test_bad_input_gets_a_problem_and_writes_nothing(
     open_accounts(api, admin)
     before = written(db)
     response = api.post(
-        "/v1/ledger/transfers", content=body, headers={**admin, "Content-Type": "application/json", "Idempotency-Key": "k1"}
+        "/v1/ledger/transfers",
+        content=body,
+        headers={**admin, "Content-Type": "application/json", "Idempotency-Key": "k1"},
     )
     assert_problem(response, status, code)
     assert written(db) == before
 
 
-def test_idempotency_key_replays_and_refuses_a_different_body(api: TestClient, admin: dict[str, str], db: Database) -> None:
+def test_idempotency_key_replays_and_refuses_a_different_body(
+    api: TestClient, admin: dict[str, str], db: Database
+) -> None:
     open_accounts(api, admin)
     body = {"id": "dep-1", "debit_account_id": "custody", "credit_account_id": "alice", "amount": 5_000}
     headers = {**admin, "Idempotency-Key": "deposit-1"}
@@ -142,11 +182,27 @@ def test_idempotency_key_replays_and_refuses_a_different_body(api: TestClient, a
 
 def test_two_phase_transfer_over_http(api: TestClient, admin: dict[str, str]) -> None:
     open_accounts(api, admin)
-    api.post("/v1/ledger/transfers", json={"id": "f", "debit_account_id": "custody", "credit_account_id": "alice", "amount": 900}, headers=admin)
-    hold = {"id": "h", "kind": "pending", "debit_account_id": "alice", "credit_account_id": "custody", "amount": 400, "timeout_seconds": 60}
+    api.post(
+        "/v1/ledger/transfers",
+        json={"id": "f", "debit_account_id": "custody", "credit_account_id": "alice", "amount": 900},
+        headers=admin,
+    )
+    hold = {
+        "id": "h",
+        "kind": "pending",
+        "debit_account_id": "alice",
+        "credit_account_id": "custody",
+        "amount": 400,
+        "timeout_seconds": 60,
+    }
     assert api.post("/v1/ledger/transfers", json=hold, headers=admin).json()["state"] == "pending"
     assert api.get("/v1/ledger/accounts/alice", headers=admin).json()["available"] == 500
-    assert api.post("/v1/ledger/transfers", json={"id": "v", "kind": "void", "pending_id": "h"}, headers=admin).status_code == 201
+    assert (
+        api.post(
+            "/v1/ledger/transfers", json={"id": "v", "kind": "void", "pending_id": "h"}, headers=admin
+        ).status_code
+        == 201
+    )
     assert_problem(
         api.post("/v1/ledger/transfers", json={"id": "p", "kind": "post", "pending_id": "h"}, headers=admin),
         409,

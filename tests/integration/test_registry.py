@@ -26,7 +26,9 @@ def fill(db: Database, count: int) -> None:
 
 def raw_rows(db: Database) -> list[dict[str, object]]:
     with db.engine.connect() as connection:
-        return [dict(r._mapping) for r in connection.execute(text("SELECT * FROM registry_entries ORDER BY seq"))]
+        return [
+            dict(r._mapping) for r in connection.execute(text("SELECT * FROM registry_entries ORDER BY seq"))
+        ]
 
 
 def execute(db: Database, sql: str, **params: object) -> None:
@@ -60,7 +62,15 @@ def test_an_altered_actor_with_recomputed_hash_breaks_the_next_link(db: Database
     fill(db, 10)
     row = raw_rows(db)[5]
     forged = hash_entry_bytes(
-        entry_bytes(6, str(row["time"]), "user:mallory", str(row["kind"]), str(row["subject"]), str(row["payload"]), str(row["prev_hash"]))
+        entry_bytes(
+            6,
+            str(row["time"]),
+            "user:mallory",
+            str(row["kind"]),
+            str(row["subject"]),
+            str(row["payload"]),
+            str(row["prev_hash"]),
+        )
     )
     execute(db, "UPDATE registry_entries SET actor = 'user:mallory', hash = :h WHERE seq = 6", h=forged)
     assert service.verify(db).first_bad_seq == 7
@@ -86,12 +96,17 @@ def test_an_entry_inserted_in_the_middle_is_named(db: Database) -> None:
     previous = str(raw_rows(db)[3]["hash"])
     time = "2026-11-21T00:00:00.000000Z"
     payload = canonical_text({"forged": True})
-    digest = hash_entry_bytes(entry_bytes(5, time, "user:mallory", "test.event", "thing:x", payload, previous))
+    digest = hash_entry_bytes(
+        entry_bytes(5, time, "user:mallory", "test.event", "thing:x", payload, previous)
+    )
     execute(
         db,
         "INSERT INTO registry_entries (seq, time, actor, kind, subject, payload, prev_hash, hash) "
         "VALUES (5, :t, 'user:mallory', 'test.event', 'thing:x', :p, :prev, :h)",
-        t=time, p=payload, prev=previous, h=digest,
+        t=time,
+        p=payload,
+        prev=previous,
+        h=digest,
     )
     report = service.verify(db)
     assert not report.ok and report.first_bad_seq == 6
@@ -106,7 +121,10 @@ def test_an_entry_appended_behind_the_registry_is_named(db: Database) -> None:
         db,
         "INSERT INTO registry_entries (seq, time, actor, kind, subject, payload, prev_hash, hash) "
         "VALUES (5, :t, 'user:mallory', 'k', 's', :p, :prev, :h)",
-        t=time, p=payload, prev=last["hash"], h=digest,
+        t=time,
+        p=payload,
+        prev=last["hash"],
+        h=digest,
     )
     assert service.verify(db).first_bad_seq == 5
 
@@ -117,12 +135,19 @@ def test_reordered_entries_are_named(db: Database) -> None:
     fields = ("time", "actor", "kind", "subject", "payload", "prev_hash", "hash")
     for seq, source in ((3, rows[3]), (4, rows[2])):
         assignments = ", ".join(f"{f} = :{f}" for f in fields)
-        execute(db, f"UPDATE registry_entries SET {assignments} WHERE seq = :seq", seq=seq, **{f: source[f] for f in fields})
+        execute(
+            db,
+            f"UPDATE registry_entries SET {assignments} WHERE seq = :seq",
+            seq=seq,
+            **{f: source[f] for f in fields},
+        )
     report = service.verify(db)
     assert not report.ok and report.first_bad_seq == 3
 
 
-def test_a_consistently_rewritten_history_is_caught_by_the_checkpoint(db: Database, operator: Principal) -> None:
+def test_a_consistently_rewritten_history_is_caught_by_the_checkpoint(
+    db: Database, operator: Principal
+) -> None:
     fill(db, 8)
     checkpoint = service.create_checkpoint(db, operator)
     rows = raw_rows(db)
@@ -130,10 +155,24 @@ def test_a_consistently_rewritten_history_is_caught_by_the_checkpoint(db: Databa
     for row in rows:  # rewrite entry 2 and re-chain everything after it, as a careful forger would
         payload = canonical_text({"n": -1}) if row["seq"] == 2 else str(row["payload"])
         digest = hash_entry_bytes(
-            entry_bytes(int(row["seq"]), str(row["time"]), str(row["actor"]), str(row["kind"]), str(row["subject"]), payload, previous)
+            entry_bytes(
+                int(row["seq"]),
+                str(row["time"]),
+                str(row["actor"]),
+                str(row["kind"]),
+                str(row["subject"]),
+                payload,
+                previous,
+            )
         )
-        execute(db, "UPDATE registry_entries SET payload = :p, prev_hash = :prev, hash = :h WHERE seq = :s",
-                p=payload, prev=previous, h=digest, s=row["seq"])
+        execute(
+            db,
+            "UPDATE registry_entries SET payload = :p, prev_hash = :prev, hash = :h WHERE seq = :s",
+            p=payload,
+            prev=previous,
+            h=digest,
+            s=row["seq"],
+        )
         previous = digest
     execute(db, "UPDATE registry_head SET last_hash = :h", h=previous)
     report = service.verify(db)
@@ -151,7 +190,9 @@ def test_inclusion_and_consistency_proofs_verify_standalone(db: Database, operat
     assert verify_tree_consistency(
         7, consistency["first_root"], 21, consistency["second_root"], consistency["consistency_proof"]
     ).ok
-    assert not verify_tree_consistency(7, "00" * 32, 21, consistency["second_root"], consistency["consistency_proof"]).ok
+    assert not verify_tree_consistency(
+        7, "00" * 32, 21, consistency["second_root"], consistency["consistency_proof"]
+    ).ok
 
 
 def test_regulator_reads_but_cannot_checkpoint(db: Database, regulator: Principal) -> None:

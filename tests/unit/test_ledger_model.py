@@ -59,7 +59,9 @@ def test_no_sequence_of_operations_takes_a_guarded_account_negative(ops: list[tu
 
 
 @given(st.integers(min_value=1, max_value=10**12), st.data())
-def test_posting_moves_at_most_the_reserved_amount_and_releases_the_rest(reserved: int, data: st.DataObject) -> None:
+def test_posting_moves_at_most_the_reserved_amount_and_releases_the_rest(
+    reserved: int, data: st.DataObject
+) -> None:
     posted = data.draw(st.integers(min_value=1, max_value=reserved))
     debit = Account("d", "BTC", "c", None, AccountFlags.NONE, debits_pending=reserved)
     credit = Account("c", "BTC", "c", None, AccountFlags.NONE, credits_pending=reserved)
@@ -77,13 +79,28 @@ def test_posting_moves_at_most_the_reserved_amount_and_releases_the_rest(reserve
 @pytest.mark.parametrize(
     ("request_", "code"),
     [
-        (TransferRequest("t1", debit_account_id="a", credit_account_id="a", amount=1), "accounts_must_be_different"),
-        (TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=0), "amount_must_be_positive"),
-        (TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=-5), "amount_must_be_positive"),
-        (TransferRequest("t 1", debit_account_id="a", credit_account_id="b", amount=5), "invalid_transfer_id"),
+        (
+            TransferRequest("t1", debit_account_id="a", credit_account_id="a", amount=1),
+            "accounts_must_be_different",
+        ),
+        (
+            TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=0),
+            "amount_must_be_positive",
+        ),
+        (
+            TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=-5),
+            "amount_must_be_positive",
+        ),
+        (
+            TransferRequest("t 1", debit_account_id="a", credit_account_id="b", amount=5),
+            "invalid_transfer_id",
+        ),
         (TransferRequest("t1", kind=TransferKind.POST), "pending_id_required"),
         (TransferRequest("t1", kind=TransferKind.VOID, pending_id="p", amount=3), "invalid_amount"),
-        (TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=5, timeout_seconds=9), "invalid_timeout"),
+        (
+            TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=5, timeout_seconds=9),
+            "invalid_timeout",
+        ),
     ],
 )
 def test_malformed_requests_name_the_rule(request_: TransferRequest, code: str) -> None:
@@ -94,5 +111,11 @@ def test_malformed_requests_name_the_rule(request_: TransferRequest, code: str) 
 
 def test_fingerprint_changes_with_any_field() -> None:
     base = TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=5)
-    assert base.fingerprint() == TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=5).fingerprint()
-    assert base.fingerprint() != TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=6).fingerprint()
+    assert (
+        base.fingerprint()
+        == TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=5).fingerprint()
+    )
+    assert (
+        base.fingerprint()
+        != TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=6).fingerprint()
+    )

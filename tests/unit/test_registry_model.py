@@ -8,12 +8,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from corridor.registry.canonical import NotCanonical, canonical_json, canonical_text, format_time
-from corridor.registry.model import GENESIS_HASH, Entry, check_link, entry_bytes, entry_bytes_from_dict, entry_hash
+from corridor.registry.model import (
+    GENESIS_HASH,
+    Entry,
+    check_link,
+    entry_bytes,
+    entry_bytes_from_dict,
+    entry_hash,
+)
 
-json_scalars = st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63) | st.text(max_size=20)
+json_scalars = (
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63) | st.text(max_size=20)
+)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -31,8 +42,15 @@ def test_assembled_entry_bytes_equal_the_canonical_encoding(
     time = format_time(datetime(2026, 11, 21, tzinfo=UTC))
     assembled = entry_bytes(seq, time, actor, kind, subject, canonical_text(payload), GENESIS_HASH)
     full = entry_bytes_from_dict(
-        {"seq": seq, "time": time, "actor": actor, "kind": kind, "subject": subject, "payload": payload,
-         "prev_hash": GENESIS_HASH}
+        {
+            "seq": seq,
+            "time": time,
+            "actor": actor,
+            "kind": kind,
+            "subject": subject,
+            "payload": payload,
+            "prev_hash": GENESIS_HASH,
+        }
     )
     assert assembled == full
 

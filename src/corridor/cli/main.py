@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -136,6 +137,31 @@ def up(
     from corridor.cli.up import run_platform
 
     run_platform(start_devnode=not no_devnode)
+
+
+@app.command("devnode")
+def devnode(
+    datadir: Annotated[
+        Path | None, typer.Option(help="Data directory (default: CORRIDOR_DATA_DIR/devnode).")
+    ] = None,
+    rpcport: Annotated[
+        int | None, typer.Option(help="RPC port (default: CORRIDOR_DEVNODE_RPC_PORT).")
+    ] = None,
+    rpcuser: Annotated[
+        str | None, typer.Option(help="RPC user (default: a cookie file in the datadir).")
+    ] = None,
+    rpcpassword: Annotated[str | None, typer.Option(help="RPC password.")] = None,
+) -> None:
+    """Run the regtest devnode (libbitcoinkernel, Core-compatible JSON-RPC) until interrupted."""
+    from corridor.bitcoin.devnode import serve
+    from corridor.settings import get_settings
+
+    settings = get_settings()
+    folder = datadir or settings.data_dir / "devnode"
+    folder.mkdir(parents=True, exist_ok=True)
+    port = rpcport or settings.devnode_rpc_port
+    err.print(f"devnode (regtest only) on 127.0.0.1:{port}, data in {folder}")
+    serve(folder, rpc_port=port, rpc_user=rpcuser, rpc_password=rpcpassword)
 
 
 @app.command("bench")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -13,6 +13,9 @@ from corridor.db import Database
 from corridor.http.app import create_app
 from corridor.logging import get_logger
 from corridor.settings import get_settings
+
+if TYPE_CHECKING:
+    from corridor.bitcoin.devnode import RunningDevnode
 
 log = get_logger("corridor.up")
 
@@ -50,12 +53,11 @@ def run_platform(start_devnode: bool = True) -> None:
             devnode.stop()
 
 
-def _start_devnode(data_dir: Path, port: int) -> Any:
-    try:
-        from corridor.bitcoin.devnode import start_devnode
-    except ImportError:
-        log.warning("devnode_unavailable")
-        return None
-    node = start_devnode(datadir=data_dir / "devnode", port=port)
-    log.info("devnode_started", url=node.url.split("@")[-1])
+def _start_devnode(data_dir: Path, port: int) -> RunningDevnode:
+    from corridor.bitcoin.devnode import start_devnode
+
+    folder = data_dir / "devnode"
+    folder.mkdir(parents=True, exist_ok=True)
+    node = start_devnode(datadir=folder, port=port)
+    log.info("devnode_started", rpc=f"127.0.0.1:{node.port}", cookie=str(node.cookie_file))
     return node

@@ -50,11 +50,23 @@ def current_heads(engine: Engine) -> set[str]:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
+def applied_revisions(url: str, engine: Engine) -> set[str]:
+    """Every revision applied, following down-revisions and ``depends_on`` links from the stored heads.
+
+    Alembic stores only heads; a branch that another branch depends on is not stored separately.
+    """
+    heads = tuple(current_heads(engine))
+    if not heads:
+        return set()
+    script = ScriptDirectory.from_config(alembic_config(url))
+    return {revision.revision for revision in script.iterate_revisions(heads, "base")}
+
+
 def is_up_to_date(url: str, engine: Engine | None = None) -> bool:
     own_engine = engine is None
     engine = engine or make_engine(url)
     try:
-        return current_heads(engine) == expected_heads(url)
+        return expected_heads(url) <= applied_revisions(url, engine)
     finally:
         if own_engine:
             engine.dispose()

@@ -19,6 +19,6 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Page(BaseModel, Generic[T]):  # noqa: UP046 - Python 3.11 has no PEP 695 syntax
+class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
