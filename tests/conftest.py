@@ -16,7 +16,13 @@ import pytest
 from corridor.access.model import Principal, Role, system_principal
 from corridor.access.service import clear_key_cache
 from corridor.db import Database
-from corridor.db.testing import fresh_postgres_database, migrated_database, postgres_reachable, reset, sqlite_url
+from corridor.db.testing import (
+    fresh_postgres_database,
+    migrated_database,
+    postgres_reachable,
+    reset,
+    sqlite_url,
+)
 from corridor.testdata import shared_data_dir
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -38,7 +44,9 @@ def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databa
 def postgresql_database() -> Iterator[Database]:
     problem = postgres_reachable()
     if problem is not None:
-        message = f"PostgreSQL is unreachable ({problem}): the PostgreSQL half of the database tests is SKIPPED"
+        message = (
+            f"PostgreSQL is unreachable ({problem}): the PostgreSQL half of the database tests is SKIPPED"
+        )
         if IN_CI:
             pytest.fail(f"{message}, and CI=true requires it", pytrace=False)
         warnings.warn(message, stacklevel=1)
