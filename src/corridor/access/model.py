@@ -84,6 +84,22 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "contracts.counterparty.clear": frozenset({_CO}),
     "contracts.payment.record": frozenset({_OPS, _TR}),
     "contracts.shipment.record": frozenset({_OPS, _CL}),
+    # custody: wallets, addresses, the chain follower, payouts and batches, approvals, reconciliation
+    "custody.wallet.create": frozenset({_OPS}),
+    "custody.wallet.read": frozenset({_OPS, _TR, _CO}),
+    "custody.address.issue": frozenset({_OPS, _TR}),
+    "custody.address.read": frozenset({_OPS, _TR, _CO}),
+    "custody.lot.read": frozenset({_OPS, _TR, _CO}),
+    "custody.follow": frozenset({_OPS}),
+    "custody.payout.create": frozenset({_OPS, _TR}),
+    "custody.payout.cancel": frozenset({_OPS, _TR}),
+    "custody.payout.read": frozenset({_OPS, _TR, _CO}),
+    "custody.batch.run": frozenset({_OPS}),
+    "custody.batch.read": frozenset({_OPS, _TR, _CO}),
+    "custody.batch.approve": frozenset({_TR}),
+    "custody.batch.bump": frozenset({_OPS, _TR}),
+    "custody.reconcile.run": frozenset({_OPS, _TR}),
+    "custody.reconcile.read": frozenset({_OPS, _TR, _CO}),
 }
 
 

@@ -14,6 +14,8 @@ from rich.progress import Progress
 
 from corridor.access.model import Role
 from corridor.cli.context import open_database
+from corridor.cli.contracts import contracts_app
+from corridor.cli.participants import participants_app
 from corridor.errors import CorridorError
 
 app = typer.Typer(help="Corridor: regulated cross-border settlement in Bitcoin.", no_args_is_help=True)
@@ -25,6 +27,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 app.add_typer(admin_app, name="admin")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(participants_app, name="participants")
+app.add_typer(contracts_app, name="contracts")
 
 err = Console(stderr=True)
 

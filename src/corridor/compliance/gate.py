@@ -49,9 +49,13 @@ class GateOutcome:
 
 def screen_party(session: Session, actor: str, party: PartyToScreen) -> GateOutcome:
     """Screen ``party`` inside the caller's transaction and record the decision."""
-    return GateOutcome(GateStatus.PENDING, None, "awaiting screening: the screening service is not wired in yet")
+    return GateOutcome(
+        GateStatus.PENDING, None, "awaiting screening: the screening service is not wired in yet"
+    )
 
 
 def screen_address(session: Session, actor: str, address: str, asset: str = "BTC") -> GateOutcome:
     """Screen a wallet address (exact match on the normalised address) and record the decision."""
-    return GateOutcome(GateStatus.PENDING, None, "awaiting screening: the screening service is not wired in yet")
+    return GateOutcome(
+        GateStatus.PENDING, None, "awaiting screening: the screening service is not wired in yet"
+    )

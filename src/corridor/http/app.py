@@ -9,15 +9,23 @@ from sqlalchemy import text
 
 from corridor import __version__
 from corridor.access.api import router as access_router
+from corridor.contracts.api import router as contracts_router
 from corridor.db import Database
 from corridor.db.migrate import is_up_to_date
 from corridor.http import problems
 from corridor.http.middleware import BodyLimit, Idempotency, IdempotencyStore, RequestTelemetry
+from corridor.identity.api import router as identity_router
 from corridor.ledger.api import router as ledger_router
 from corridor.registry.api import router as registry_router
 from corridor.settings import Settings, get_settings
 
-API_ROUTERS: list[APIRouter] = [access_router, ledger_router, registry_router]
+API_ROUTERS: list[APIRouter] = [
+    access_router,
+    ledger_router,
+    registry_router,
+    identity_router,
+    contracts_router,
+]
 
 
 def create_app(db: Database | None = None, settings: Settings | None = None) -> FastAPI:
