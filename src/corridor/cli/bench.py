@@ -36,3 +36,37 @@ def run_benchmarks(names: list[str], quick: bool) -> list[dict[str, Any]]:
         spec.loader.exec_module(module)
         figures.extend(module.run(quick))
     return figures
+
+
+START_MARK = "<!-- figures:start -->"
+END_MARK = "<!-- figures:end -->"
+
+
+def figures_table(figures: list[dict[str, Any]], when: str) -> str:
+    lines = [
+        f"Measured {when} by `corridor bench` (full sizes) on this project's 2-core machine.",
+        "",
+        "| figure | value | unit | goal | baseline (same run) |",
+        "|---|---|---|---|---|",
+    ]
+    for item in figures:
+        baseline = item.get("baseline") or {}
+        base = (
+            f"{baseline.get('name')}: {baseline.get('value')} {baseline.get('unit', '')}" if baseline else ""
+        )
+        lines.append(
+            f"| `{item['name']}` | {item['value']} | {item['unit']} | {item.get('goal') or ''} | {base} |"
+        )
+    return "\n".join(lines)
+
+
+def write_performance_doc(figures: list[dict[str, Any]], when: str) -> Path:
+    """Replace the figures section of docs/performance.md (between its markers) with this run's."""
+    doc = bench_dir().parent / "docs" / "performance.md"
+    text = doc.read_text() if doc.exists() else f"# Performance\n\n{START_MARK}\n{END_MARK}\n"
+    if START_MARK not in text or END_MARK not in text:
+        text += f"\n{START_MARK}\n{END_MARK}\n"
+    head, rest = text.split(START_MARK, 1)
+    _, tail = rest.split(END_MARK, 1)
+    doc.write_text(f"{head}{START_MARK}\n{figures_table(figures, when)}\n{END_MARK}{tail}")
+    return doc

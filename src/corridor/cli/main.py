@@ -15,6 +15,7 @@ from rich.progress import Progress
 from corridor.access.model import Role
 from corridor.cli.context import open_database
 from corridor.cli.contracts import contracts_app
+from corridor.cli.custody import custody_app, reconcile_command
 from corridor.cli.participants import participants_app
 from corridor.errors import CorridorError
 
@@ -29,6 +30,8 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(participants_app, name="participants")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(custody_app, name="custody")
+app.command("reconcile")(reconcile_command)
 
 err = Console(stderr=True)
 
@@ -183,6 +186,13 @@ def bench(
         figures = run_benchmarks(names or [], quick)
     except LookupError as error:
         raise fail(str(error)) from None
+    if not quick and not names:
+        from datetime import UTC, datetime
+
+        from corridor.cli.bench import write_performance_doc
+
+        doc = write_performance_doc(figures, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        err.print(f"figures written to {doc}")
     if as_json:
         typer.echo(json.dumps(figures))
     else:

@@ -16,6 +16,7 @@ from corridor.http import problems
 from corridor.http.middleware import BodyLimit, Idempotency, IdempotencyStore, RequestTelemetry
 from corridor.identity.api import router as identity_router
 from corridor.ledger.api import router as ledger_router
+from corridor.logging import configure_logging
 from corridor.registry.api import router as registry_router
 from corridor.settings import Settings, get_settings
 
@@ -30,6 +31,7 @@ API_ROUTERS: list[APIRouter] = [
 
 def create_app(db: Database | None = None, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     db = db or Database(settings.resolved_database_url())
     app = FastAPI(
         title="Corridor",

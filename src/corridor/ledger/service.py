@@ -80,6 +80,11 @@ def open_account(db: Database, principal: Principal, spec: AccountSpec) -> Accou
         return open_account_in(session, principal.actor, spec)
 
 
+def get_account_in(session: Session, account_id: str) -> Account | None:
+    """The account as the caller's transaction sees it (for other areas' services; no permission check)."""
+    return store.get_account(session, account_id)
+
+
 def get_account(db: Database, principal: Principal, account_id: str) -> Account:
     with db.transaction() as session:
         account = store.get_account(session, account_id)

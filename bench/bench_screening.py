@@ -1,0 +1,171 @@
+"""Screening benchmark: speed on the full lists in shared data, and quality on labelled name pairs.
+
+Run: python bench/bench_screening.py [--quick]. Prints a JSON list of
+{"name", "value", "unit", "goal", "baseline"}; baselines are measured in the same run:
+- speed: brute-force nomenklatura logic-v2 against every entity (the quality ceiling), and
+- quality: logic-v2 alone on each pair (no retrieval).
+Single process, single thread: the figures are per core.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from corridor.compliance.screening.evaluation import (
+    NamePair,
+    direct_scores,
+    pipeline_scores,
+    quality,
+    read_name_bench,
+)
+from corridor.compliance.screening.index import DEFAULT_CUTOFF, DEFAULT_THRESHOLD, ScreeningIndex
+from corridor.compliance.screening.matcher import LOGIC_V2, entity_proxy, query_proxy
+from corridor.compliance.screening.model import ListSnapshot, PartyQuery
+from corridor.compliance.screening.sources import load_list
+from corridor.compliance.screening.sources.ofac_csv import OfacCsvFiles, load_ofac_csv
+from corridor.testdata import shared_data_dir
+
+CASES = "opensanctions-nomenklatura-name-bench/contrib/name_bench/cases.csv"
+
+
+def _metric(name: str, value: float, unit: str, goal: str | None, baseline: float | None) -> dict[str, Any]:
+    return {"name": name, "value": round(value, 4), "unit": unit, "goal": goal, "baseline": baseline}
+
+
+def _load_all(data: Path) -> list[ListSnapshot]:
+    watchman = data / "watchman-sanctions-testdata/pkg/sources/ofac/testdata"
+    ofac = OfacCsvFiles(
+        data / "ofac-sdn-csv-jackdwyer/sdn_2024-05-03.csv",
+        alt=watchman / "alt.csv",
+        add=watchman / "add.csv",
+        comments=watchman / "sdn_comments.csv",
+    )
+    loaded = [
+        load_ofac_csv(ofac),
+        load_list(data / "un-consolidated-older-perchrh/un_consolidated.xml", "un"),
+        load_list(data / "eu-consolidated-ammitto-derived/eu_fsf_entities.ammitto.jsonl.gz", "eu-jsonl"),
+        load_list(data / "opensanctions-yente-fixtures/tests/fixtures/dataset/zala/entities.ftm.json", "ftm"),
+    ]
+    return [snapshot for snapshot in loaded if isinstance(snapshot, ListSnapshot)]
+
+
+def _queries(snapshots: list[ListSnapshot], count: int) -> list[PartyQuery]:
+    """Half listed names (as aliases, other scripts and case vary), half names that are not listed."""
+    rng = random.Random(20261121)
+    entities = [e for s in snapshots for e in s.entities.values() if e.names]
+    listed = []
+    for entity in rng.sample(entities, count // 2):
+        name = rng.choice(entity.names).value
+        listed.append(PartyQuery(name, entity.schema))
+    pairs = read_name_bench(shared_data_dir() / CASES)
+    unlisted = [PartyQuery(p.query, p.schema) for p in rng.sample(pairs, count - len(listed))]
+    return listed + unlisted
+
+
+def _latencies(index: ScreeningIndex, queries: list[PartyQuery]) -> list[float]:
+    timings = []
+    for query in queries:
+        start = time.perf_counter()
+        index.screen(query, threshold=DEFAULT_THRESHOLD, cutoff=DEFAULT_CUTOFF)
+        timings.append(time.perf_counter() - start)
+    return timings
+
+
+def _brute_force_seconds(snapshots: list[ListSnapshot], queries: list[PartyQuery]) -> float:
+    """logic-v2 against every entity: mean seconds per screening (the approach with no retrieval)."""
+    proxies = [entity_proxy(e, f"{s.source}:{e.list_id}") for s in snapshots for e in s.entities.values()]
+    start = time.perf_counter()
+    for query in queries:
+        proxy = query_proxy(query)
+        for candidate in proxies:
+            LOGIC_V2.matcher.compare(proxy, candidate, LOGIC_V2.matcher.default_config())
+    return (time.perf_counter() - start) / len(queries)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def speed_metrics(quick: bool) -> list[dict[str, Any]]:
+    data = shared_data_dir()
+    start = time.perf_counter()
+    snapshots = _load_all(data)
+    load_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    index = ScreeningIndex.build(snapshots)
+    build_seconds = time.perf_counter() - start
+    queries = _queries(snapshots, 200 if quick else 1000)
+    _latencies(index, queries[:20])  # warm rigour's and nomenklatura's reference data and caches
+    timings = _latencies(index, queries)
+    per_second = len(timings) / sum(timings)
+    brute = _brute_force_seconds(snapshots, queries[: 1 if quick else 3])
+    return [
+        _metric("entities_indexed", len(index), "entities", None, None),
+        _metric("lists_load_seconds", load_seconds, "s", None, None),
+        _metric("index_build_seconds", build_seconds, "s", None, None),
+        _metric("screenings_per_second_one_core", per_second, "1/s", ">= 100", round(1 / brute, 4)),
+        _metric("latency_p50_ms", statistics.median(timings) * 1000, "ms", None, round(brute * 1000, 1)),
+        _metric("latency_p99_ms", _percentile(timings, 0.99) * 1000, "ms", None, round(brute * 1000, 1)),
+    ]
+
+
+def quality_metrics(quick: bool) -> list[dict[str, Any]]:
+    pairs = read_name_bench(shared_data_dir() / CASES)
+    if quick:
+        pairs = random.Random(7).sample(pairs, 300)
+    ours = pipeline_scores(pairs)
+    ceiling = direct_scores(pairs)
+    metrics = _quality_at(pairs, ours, ceiling, DEFAULT_THRESHOLD, "threshold")
+    metrics += _quality_at(pairs, ours, ceiling, DEFAULT_CUTOFF, "cutoff")
+    metrics.append(_best_recall_at_precision(pairs, ours, ceiling, 0.9))
+    return metrics
+
+
+def _quality_at(
+    pairs: list[NamePair], ours: list[float], ceiling: list[float], threshold: float, label: str
+) -> list[dict[str, Any]]:
+    mine, best = quality(pairs, ours, threshold), quality(pairs, ceiling, threshold)
+    suffix = f"at_{label}_{threshold:.2f}"
+    goals = {"precision": ">= 0.9", "recall": ">= 0.95"} if label == "threshold" else {}
+    return [
+        _metric(
+            f"cases_precision_{suffix}",
+            mine.precision,
+            "ratio",
+            goals.get("precision"),
+            round(best.precision, 4),
+        ),
+        _metric(f"cases_recall_{suffix}", mine.recall, "ratio", goals.get("recall"), round(best.recall, 4)),
+        _metric(f"cases_f1_{suffix}", mine.f1, "ratio", None, round(best.f1, 4)),
+    ]
+
+
+def _best_recall_at_precision(
+    pairs: list[NamePair], ours: list[float], ceiling: list[float], precision: float
+) -> dict[str, Any]:
+    thresholds = [t / 100 for t in range(30, 100)]
+
+    def best(scores: list[float]) -> float:
+        recalls = [
+            q.recall for q in (quality(pairs, scores, t) for t in thresholds) if q.precision >= precision
+        ]
+        return max(recalls, default=0.0)
+
+    return _metric(
+        "cases_best_recall_at_precision_0.90", best(ours), "ratio", ">= 0.95", round(best(ceiling), 4)
+    )
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    return speed_metrics(quick) + quality_metrics(quick)
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv[1:]), indent=2))

@@ -1,0 +1,147 @@
+"""Scoring of retrieved candidates with OpenSanctions' nomenklatura matchers.
+
+Listed entities and queries are turned into FollowTheMoney entity proxies so nomenklatura sees exactly
+what yente would show it; its per-feature explanations are kept verbatim for the audit trail.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import version
+
+from followthemoney import EntityProxy, model
+from nomenklatura.matching import LogicV2, NameMatcher
+from nomenklatura.matching.types import HeuristicAlgorithm, ScoringConfig
+
+from corridor.compliance.screening.model import (
+    EntitySchema,
+    FeatureExplanation,
+    Identifier,
+    IdScheme,
+    ListedEntity,
+    NameKind,
+    PartyQuery,
+)
+
+_NAME_PROPERTY = {NameKind.PRIMARY: "name", NameKind.ALIAS: "alias", NameKind.WEAK: "weakAlias"}
+_ID_PROPERTY = {
+    IdScheme.INN: "innCode",
+    IdScheme.OGRN: "ogrnCode",
+    IdScheme.LEI: "leiCode",
+    IdScheme.BIC: "swiftBic",
+    IdScheme.PASSPORT: "passportNumber",
+    IdScheme.NATIONAL_ID: "idNumber",
+    IdScheme.TAX_ID: "taxNumber",
+    IdScheme.REGISTRATION: "registrationNumber",
+    IdScheme.IMO: "imoNumber",
+    IdScheme.OTHER: "idNumber",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Algorithm:
+    """A nomenklatura heuristic matcher with its default configuration, named for the audit record."""
+
+    name: str
+    matcher: type[HeuristicAlgorithm]
+
+    @property
+    def version(self) -> str:
+        return f"nomenklatura-{version('nomenklatura')}"
+
+    def score(
+        self, query: EntityProxy, candidate: EntityProxy
+    ) -> tuple[float, tuple[FeatureExplanation, ...]]:
+        result = self.matcher.compare(query, candidate, self._config())
+        features = tuple(
+            FeatureExplanation(
+                feature=name,
+                score=float(explanation.score),
+                detail=explanation.detail,
+                query_value=explanation.query,
+                candidate_value=explanation.candidate,
+            )
+            for name, explanation in result.explanations.items()
+            if explanation.score != 0.0
+        )
+        return float(result.score), features
+
+    def _config(self) -> ScoringConfig:
+        # compare() fills missing defaults into the config it is given, so each algorithm keeps its own.
+        return _default_config(self.name)
+
+
+@cache
+def _default_config(name: str) -> ScoringConfig:
+    return ALGORITHMS[name].matcher.default_config()
+
+
+LOGIC_V2 = Algorithm(name=LogicV2.NAME, matcher=LogicV2)
+NAME_BASED = Algorithm(name=NameMatcher.NAME, matcher=NameMatcher)
+ALGORITHMS = {algorithm.name: algorithm for algorithm in (LOGIC_V2, NAME_BASED)}
+
+_query_ids: Iterator[int] = itertools.count()
+
+
+def entity_proxy(entity: ListedEntity, ref: str) -> EntityProxy:
+    """The FtM form of a listed entity; `ref` must be unique because nomenklatura caches by entity id."""
+    proxy = model.make_entity(entity.schema.value)
+    proxy.id = ref
+    for name in entity.names:
+        proxy.add(_NAME_PROPERTY[name.kind], name.value, quiet=True)
+    _add_common(proxy, entity.identifiers, entity.countries, entity.birth_dates, entity.gender)
+    return proxy
+
+
+def query_proxy(query: PartyQuery) -> EntityProxy:
+    proxy = model.make_entity(query.schema.value)
+    # A fresh id per query: nomenklatura memoises name analysis by entity id.
+    proxy.id = f"corridor-query-{next(_query_ids)}"
+    proxy.add("name", query.name, quiet=True)
+    for alias in query.aliases:
+        proxy.add("alias", alias, quiet=True)
+    birth_dates = (query.birth_date,) if query.birth_date else ()
+    _add_common(proxy, query.identifiers, query.countries, birth_dates, query.gender)
+    return proxy
+
+
+def _add_common(
+    proxy: EntityProxy,
+    identifiers: tuple[Identifier, ...],
+    countries: tuple[str, ...],
+    birth_dates: tuple[str, ...],
+    gender: str | None,
+) -> None:
+    for identifier in identifiers:
+        prop = _identifier_property(proxy, identifier.scheme)
+        if prop is not None:
+            proxy.add(prop, identifier.value, quiet=True)
+    country_prop = "nationality" if proxy.schema.is_a(EntitySchema.PERSON.value) else "country"
+    for country in countries:
+        proxy.add(country_prop, country, quiet=True, fuzzy=True)
+    if proxy.schema.is_a(EntitySchema.PERSON.value):
+        for birth_date in birth_dates:
+            proxy.add("birthDate", birth_date, quiet=True)
+        if gender:
+            proxy.add("gender", gender, quiet=True)
+
+
+def _identifier_property(proxy: EntityProxy, scheme: IdScheme) -> str | None:
+    prop = _ID_PROPERTY.get(scheme)
+    if prop is None:
+        return None
+    if prop in proxy.schema.properties:
+        return prop
+    return "idNumber" if "idNumber" in proxy.schema.properties else None
+
+
+@cache
+def schemas_can_match(query: EntitySchema, candidate: EntitySchema) -> bool:
+    query_schema = model.get(query.value)
+    candidate_schema = model.get(candidate.value)
+    if query_schema is None or candidate_schema is None:
+        return False
+    return query_schema.can_match(candidate_schema) or query_schema == candidate_schema

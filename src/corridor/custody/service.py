@@ -1,0 +1,597 @@
+"""Custody use cases: wallets, address issuance and lookup, payout requests, treasury approvals.
+
+The chain follower lives in :mod:`corridor.custody.follower`, the batcher in :mod:`corridor.custody.payouts`
+and reconciliation in :mod:`corridor.custody.reconcile`; all share the wallet loading below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from corridor.access.model import Principal, authorize
+from corridor.bitcoin.address import InvalidAddress, parse_address
+from corridor.custody import store
+from corridor.custody.descriptors import (
+    CHANGE_BRANCH,
+    DEFAULT_GAP_LIMIT,
+    RECEIVE_BRANCH,
+    DescriptorError,
+    DescriptorWallet,
+    HotWallet,
+    open_seed,
+    seal_seed,
+)
+from corridor.custody.fees import InputKind
+from corridor.custody.model import WalletRole
+from corridor.custody.psbt import PsbtError, combine_psbts, extract_transaction, finalize_psbt, parse_psbt
+from corridor.custody.state import (
+    FEES_ACCOUNT,
+    LEDGER_ASSET,
+    RESERVATION_TIMEOUT_SECONDS,
+    SUSPENSE_ACCOUNT,
+    AddressPurpose,
+    AddressRecord,
+    BatchRecord,
+    BatchState,
+    PayoutRecord,
+    PayoutState,
+    WalletRecord,
+    check_batch_move,
+    custody_account_id,
+    reservation_id,
+)
+from corridor.db import Database
+from corridor.errors import Conflict, NotFound, ValidationFailed
+from corridor.ledger import service as ledger
+from corridor.ledger.model import AccountSpec, TransferKind, TransferRequest
+from corridor.registry import service as registry
+from corridor.registry.canonical import format_time
+from corridor.registry.service import utc_now
+
+Clock = Callable[[], datetime]
+WALLET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+PAYOUT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
+NETWORKS = ("mainnet", "testnet", "signet", "regtest")
+
+SpendWallet = DescriptorWallet | HotWallet
+
+
+# --- wallets ------------------------------------------------------------------------------------------
+
+
+def _check_wallet_id(wallet_id: str, network: str) -> None:
+    if not WALLET_ID.match(wallet_id):
+        raise ValidationFailed("invalid_wallet_id", "wallet id is 1-40 of a-z 0-9 _ - (lower case)")
+    if network not in NETWORKS:
+        raise ValidationFailed("invalid_network", f"network must be one of {', '.join(NETWORKS)}")
+
+
+def _open_ledger_accounts_in(session: Session, actor: str, wallet_id: str) -> str:
+    account_id = custody_account_id(wallet_id)
+    ledger.open_account_in(session, actor, AccountSpec(account_id, LEDGER_ASSET, "custody_wallet"))
+    ledger.open_account_in(session, actor, AccountSpec(FEES_ACCOUNT, LEDGER_ASSET, "network_fees"))
+    ledger.open_account_in(session, actor, AccountSpec(SUSPENSE_ACCOUNT, LEDGER_ASSET, "custody_suspense"))
+    return account_id
+
+
+def _create_wallet(
+    db: Database,
+    principal: Principal,
+    record: WalletRecord,
+    hot_address: tuple[bytes, str] | None,
+    clock: Clock,
+) -> WalletRecord:
+    authorize(principal, "custody.wallet.create")
+    with db.transaction() as session:
+        existing = store.get_wallet(session, record.id)
+        if existing is not None:
+            if existing.descriptor != record.descriptor or existing.role != record.role:
+                raise Conflict("wallet_id_reused", f"wallet {record.id} exists with another descriptor")
+            return existing
+        _open_ledger_accounts_in(session, principal.actor, record.id)
+        now = format_time(clock())
+        store.insert_wallet(session, record, now)
+        if hot_address is not None:
+            script, text = hot_address
+            store.insert_address(
+                session, AddressRecord(script, text, record.id, 0, 0, AddressPurpose.HOT, None, None), now
+            )
+        registry.append(
+            session,
+            principal.actor,
+            "custody.wallet_created",
+            f"wallet:{record.id}",
+            {
+                "id": record.id,
+                "role": record.role,
+                "network": record.network,
+                "descriptor": record.descriptor,
+            },
+            clock,
+        )
+    return record
+
+
+def create_receive_wallet(
+    db: Database,
+    principal: Principal,
+    wallet_id: str,
+    account_key: str,
+    network: str,
+    *,
+    taproot: bool = False,
+    gap_limit: int = DEFAULT_GAP_LIMIT,
+    clock: Clock = utc_now,
+) -> WalletRecord:
+    """A ``wpkh`` or ``tr`` wallet over an account key; only the public descriptor is stored."""
+    _check_wallet_id(wallet_id, network)
+    try:
+        wallet = DescriptorWallet.receive(account_key, network, taproot=taproot)
+    except DescriptorError as error:
+        raise ValidationFailed("invalid_descriptor", str(error)) from None
+    record = WalletRecord(
+        wallet_id, WalletRole.RECEIVE.value, wallet.kind.value, network, wallet.descriptor, None,
+        custody_account_id(wallet_id), 0, 0, gap_limit,
+    )  # fmt: skip
+    return _create_wallet(db, principal, record, None, clock)
+
+
+def create_treasury_wallet(
+    db: Database,
+    principal: Principal,
+    wallet_id: str,
+    cosigner_keys: list[str],
+    network: str,
+    *,
+    gap_limit: int = DEFAULT_GAP_LIMIT,
+    clock: Clock = utc_now,
+) -> WalletRecord:
+    """2-of-3 ``wsh(sortedmulti)`` over the approvers' account xpubs; Corridor holds no treasury key."""
+    _check_wallet_id(wallet_id, network)
+    try:
+        wallet = DescriptorWallet.treasury(cosigner_keys, network)
+    except DescriptorError as error:
+        raise ValidationFailed("invalid_descriptor", str(error)) from None
+    record = WalletRecord(
+        wallet_id, WalletRole.TREASURY.value, InputKind.P2WSH_2_OF_3.value, network, wallet.descriptor, None,
+        custody_account_id(wallet_id), 0, 0, gap_limit,
+    )  # fmt: skip
+    return _create_wallet(db, principal, record, None, clock)
+
+
+def create_hot_wallet(
+    db: Database,
+    principal: Principal,
+    wallet_id: str,
+    network: str,
+    kek_file: Path,
+    *,
+    secret: bytes | None = None,
+    clock: Clock = utc_now,
+) -> WalletRecord:
+    """A single-key wallet; its secret is stored only sealed with AES-GCM under the KEK file."""
+    _check_wallet_id(wallet_id, network)
+    hot, fresh = (HotWallet(secret, network), secret) if secret is not None else HotWallet.generate(network)
+    sealed = seal_seed(fresh, kek_file, label=wallet_id)
+    record = WalletRecord(
+        wallet_id, WalletRole.HOT.value, InputKind.P2WPKH.value, network, hot.descriptor, sealed,
+        custody_account_id(wallet_id), 0, 0, 0,
+    )  # fmt: skip
+    return _create_wallet(db, principal, record, (hot.script_pubkey, hot.address), clock)
+
+
+def watch_wallet(record: WalletRecord) -> DescriptorWallet | None:
+    """The ranged descriptor wallet of a receive or treasury record (None for the single-key hot wallet)."""
+    if record.role == WalletRole.HOT.value:
+        return None
+    return DescriptorWallet(
+        record.descriptor, record.network, WalletRole(record.role), InputKind(record.input_kind)
+    )
+
+
+def spending_wallet(record: WalletRecord, kek_file: Path | None) -> SpendWallet:
+    """The wallet the batcher builds PSBTs with; the hot wallet's secret is unsealed only here."""
+    if record.role == WalletRole.HOT.value:
+        if kek_file is None or record.sealed_secret is None:
+            raise Conflict("kek_required", "the hot wallet signs only with its key-encryption key file")
+        return HotWallet(open_seed(record.sealed_secret, kek_file, label=record.id), record.network)
+    wallet = watch_wallet(record)
+    assert wallet is not None
+    return wallet
+
+
+def get_wallet_in(session: Session, wallet_id: str) -> WalletRecord:
+    record = store.get_wallet(session, wallet_id)
+    if record is None:
+        raise NotFound("wallet_not_found", f"no wallet {wallet_id}")
+    return record
+
+
+# --- addresses ----------------------------------------------------------------------------------------
+
+
+def issue_address_in(
+    session: Session,
+    actor: str,
+    wallet_id: str,
+    purpose: AddressPurpose,
+    record: str | None,
+    credit_account_id: str | None,
+    clock: Clock = utc_now,
+) -> AddressRecord:
+    """A fresh receive address of ``wallet_id`` for ``record`` (an invoice, a deposit), never reused."""
+    if purpose not in (AddressPurpose.INVOICE, AddressPurpose.DEPOSIT):
+        raise ValidationFailed("invalid_purpose", "addresses are issued for an invoice or a deposit")
+    if record is not None and not 1 <= len(record) <= 100:
+        raise ValidationFailed("invalid_record", "record is 1-100 characters")
+    wallet_record = store.get_wallet(session, wallet_id, lock=True)
+    if wallet_record is None:
+        raise NotFound("wallet_not_found", f"no wallet {wallet_id}")
+    wallet = watch_wallet(wallet_record)
+    if wallet is None:
+        raise ValidationFailed(
+            "wallet_not_ranged", "the hot wallet has one address; issue from a ranged wallet"
+        )
+    if credit_account_id is not None and ledger.get_account_in(session, credit_account_id) is None:
+        raise NotFound("account_not_found", f"no account {credit_account_id}")
+    index = wallet_record.next_receive_index
+    while store.address_by_script(session, wallet.derive(index).script_pubkey) is not None:
+        index += 1  # a lookahead address the follower saw paid before we issued it
+    derived = wallet.derive(index)
+    address = AddressRecord(
+        derived.script_pubkey,
+        derived.address,
+        wallet_id,
+        RECEIVE_BRANCH,
+        index,
+        purpose,
+        record,
+        credit_account_id,
+    )
+    store.insert_address(session, address, format_time(clock()))
+    store.set_wallet_indexes(session, wallet_id, index + 1, wallet_record.next_change_index)
+    registry.append(
+        session,
+        actor,
+        "custody.address_issued",
+        f"wallet:{wallet_id}",
+        {"address": derived.address, "index": index, "purpose": purpose.value, "record": record,
+         "credit_account_id": credit_account_id},
+        clock,
+    )  # fmt: skip
+    return address
+
+
+def issue_address(
+    db: Database,
+    principal: Principal,
+    wallet_id: str,
+    purpose: AddressPurpose,
+    record: str | None = None,
+    credit_account_id: str | None = None,
+) -> AddressRecord:
+    authorize(principal, "custody.address.issue")
+    with db.transaction() as session:
+        return issue_address_in(session, principal.actor, wallet_id, purpose, record, credit_account_id)
+
+
+def issue_change_address_in(session: Session, actor: str, wallet_record: WalletRecord) -> AddressRecord:
+    """The next change address of a ranged wallet, registered so the follower recognises the change."""
+    wallet = watch_wallet(wallet_record)
+    assert wallet is not None
+    index = wallet_record.next_change_index
+    while store.address_by_script(session, wallet.derive(index, change=True).script_pubkey) is not None:
+        index += 1
+    derived = wallet.derive(index, change=True)
+    address = AddressRecord(
+        derived.script_pubkey, derived.address, wallet_record.id, CHANGE_BRANCH, index, AddressPurpose.CHANGE,
+        None, None,
+    )  # fmt: skip
+    store.insert_address(session, address, format_time(utc_now()))
+    store.set_wallet_indexes(session, wallet_record.id, wallet_record.next_receive_index, index + 1)
+    return address
+
+
+@dataclass(frozen=True, slots=True)
+class AddressLookup:
+    address: str
+    wallet_id: str
+    wallet_role: str
+    branch: int
+    index: int
+    purpose: str
+    record: str | None
+    credit_account_id: str | None
+    issued: bool
+
+
+def find_address(db: Database, principal: Principal, address_or_script: str) -> AddressLookup:
+    """From an address or a hex script: its wallet, purpose and the record it was issued for.
+
+    A script not issued yet but inside a wallet's gap-limit window is reported as ours (``issued=False``).
+    """
+    authorize(principal, "custody.address.read")
+    with db.transaction() as session:
+        wallets = store.all_wallets(session)
+        script = _script_of(address_or_script, {w.network for w in wallets})
+        found = store.address_by_script(session, script)
+        if found is not None:
+            role = next(w.role for w in wallets if w.id == found.wallet_id)
+            return AddressLookup(
+                found.address, found.wallet_id, role, found.branch, found.index, found.purpose.value,
+                found.record, found.credit_account_id, True,
+            )  # fmt: skip
+        for record in wallets:
+            wallet = watch_wallet(record)
+            if wallet is None:
+                continue
+            derived = wallet.find(
+                script, next_unused=max(record.next_receive_index, record.next_change_index),
+                gap_limit=record.gap_limit,
+            )  # fmt: skip
+            if derived is not None:
+                return AddressLookup(
+                    derived.address, record.id, record.role, derived.branch, derived.index,
+                    AddressPurpose.LOOKAHEAD.value, None, None, False,
+                )  # fmt: skip
+    raise NotFound("address_not_ours", "no wallet of ours pays this address or script")
+
+
+def _script_of(text: str, networks: set[str]) -> bytes:
+    candidate = text.strip()
+    if re.fullmatch(r"(?:[0-9a-f]{2}){2,42}", candidate):
+        return bytes.fromhex(candidate)
+    for network in sorted(networks):
+        try:
+            return parse_address(candidate, network).script_pubkey
+        except (InvalidAddress, ValueError):
+            continue
+    raise ValidationFailed("invalid_address", "not an address of our networks nor a hex script")
+
+
+# --- payout requests ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutRequest:
+    id: str
+    wallet_id: str
+    client_account_id: str
+    address: str
+    amount_sats: int
+    reference: str = ""
+
+    def fingerprint(self) -> str:
+        body = json.dumps(
+            [self.id, self.wallet_id, self.client_account_id, self.address, self.amount_sats, self.reference]
+        )
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def validate(self) -> None:
+        if not PAYOUT_ID.match(self.id):
+            raise ValidationFailed("invalid_payout_id", "payout id is 1-48 of A-Z a-z 0-9 . _ -")
+        if (
+            isinstance(self.amount_sats, bool)
+            or not isinstance(self.amount_sats, int)
+            or self.amount_sats <= 0
+        ):
+            raise ValidationFailed("amount_must_be_positive", "amount is a positive integer of satoshis")
+        if not 1 <= len(self.address) <= 100 or len(self.reference) > 200:
+            raise ValidationFailed("invalid_payout", "address is 1-100 characters, reference at most 200")
+
+
+def request_payout(db: Database, principal: Principal, request: PayoutRequest) -> PayoutRecord:
+    """Queue a payout (idempotent by id). The address must be valid on the wallet's network."""
+    authorize(principal, "custody.payout.create")
+    request.validate()
+    with db.transaction() as session:
+        wallet = get_wallet_in(session, request.wallet_id)
+        try:
+            parse_address(request.address, wallet.network)
+        except InvalidAddress as error:
+            raise ValidationFailed("invalid_address", f"{request.address!r}: {error}") from None
+        return queue_payout_in(session, principal.actor, request)
+
+
+def queue_payout_in(
+    session: Session, actor: str, request: PayoutRequest, clock: Clock = utc_now
+) -> PayoutRecord:
+    """Reserve the amount on the client's account (PENDING) and queue the payout, in the caller's transaction.
+
+    The address is checked again, with screening and dust, when the batch is built: a payee that fails
+    then is dropped from the batch with a reason and its reservation voided.
+    """
+    request.validate()
+    existing = store.get_payout(session, request.id)
+    if existing is not None:
+        if existing[1] != request.fingerprint():
+            raise Conflict("payout_id_reused", f"payout {request.id} exists with different content")
+        return existing[0]
+    get_wallet_in(session, request.wallet_id)
+    pending_id = reservation_id(request.id)
+    ledger.transfer_in(
+        session,
+        actor,
+        TransferRequest(
+            id=pending_id,
+            kind=TransferKind.PENDING,
+            debit_account_id=request.client_account_id,
+            credit_account_id=custody_account_id(request.wallet_id),
+            amount=request.amount_sats,
+            asset=LEDGER_ASSET,
+            timeout_seconds=RESERVATION_TIMEOUT_SECONDS,
+            reference=f"payout {request.id}",
+        ),
+        clock,
+    )
+    payout = PayoutRecord(
+        request.id, request.wallet_id, request.client_account_id, request.address, request.amount_sats,
+        request.reference, PayoutState.QUEUED, None, None, pending_id,
+    )  # fmt: skip
+    store.insert_payout(session, payout, request.fingerprint(), format_time(clock()))
+    registry.append(
+        session,
+        actor,
+        "custody.payout_queued",
+        f"payout:{request.id}",
+        {"wallet_id": request.wallet_id, "client_account_id": request.client_account_id,
+         "address": request.address, "amount_sats": request.amount_sats, "reservation_id": pending_id},
+        clock,
+    )  # fmt: skip
+    return payout
+
+
+def get_payout(db: Database, principal: Principal, payout_id: str) -> PayoutRecord:
+    authorize(principal, "custody.payout.read")
+    with db.transaction() as session:
+        found = store.get_payout(session, payout_id)
+    if found is None:
+        raise NotFound("payout_not_found", f"no payout {payout_id}")
+    return found[0]
+
+
+def get_batch(db: Database, principal: Principal, batch_id: str) -> BatchRecord:
+    authorize(principal, "custody.batch.read")
+    with db.transaction() as session:
+        batch = store.get_batch(session, batch_id)
+    if batch is None:
+        raise NotFound("batch_not_found", f"no batch {batch_id}")
+    return batch
+
+
+# --- treasury approvals -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResult:
+    batch_id: str
+    approvers: tuple[str, ...]
+    signer_keys: tuple[str, ...]
+    required: int
+    state: BatchState
+
+
+TREASURY_QUORUM = 2
+
+
+def submit_approval(
+    db: Database, principal: Principal, batch_id: str, psbt_text: str, clock: Clock = utc_now
+) -> ApprovalResult:
+    """An approver's signed PSBT for a treasury batch. At two distinct keys on every input, the batch is
+    finalised and becomes ``signed`` (the batcher broadcasts it).
+
+    Each signature is checked against the transaction's sighash before it counts, and one approver
+    (one user) counts once, whatever keys they hold.
+    """
+    authorize(principal, "custody.batch.approve")
+    try:
+        signed = parse_psbt(psbt_text)
+    except PsbtError as error:
+        raise ValidationFailed("invalid_psbt", str(error)) from None
+    with db.transaction() as session:
+        batch = store.get_batch(session, batch_id, lock=True)
+        if batch is None:
+            raise NotFound("batch_not_found", f"no batch {batch_id}")
+        if batch.state is not BatchState.BUILT:
+            raise Conflict(f"batch_{batch.state.value}", f"batch {batch_id} is {batch.state.value}")
+        wallet = get_wallet_in(session, batch.wallet_id)
+        if wallet.role != WalletRole.TREASURY.value:
+            raise ValidationFailed("not_a_treasury_batch", "only treasury batches take approvals")
+        original = parse_psbt(batch.psbt)
+        if signed.tx.txid() != original.tx.txid():
+            raise ValidationFailed("psbt_mismatch", "the PSBT is for another transaction than this batch")
+        keys = _keys_signing_every_input(signed, original)
+        if not keys:
+            raise ValidationFailed(
+                "no_valid_signature", "the PSBT carries no valid signature for every input"
+            )
+        prior = store.approvals_of(session, batch_id)
+        if any(approver == principal.actor for approver, _, _ in prior):
+            raise Conflict("already_approved", f"{principal.actor} already approved batch {batch_id}")
+        now = format_time(clock())
+        store.insert_approval(session, batch_id, principal.actor, ",".join(sorted(keys)), _b64(signed), now)
+        registry.append(
+            session, principal.actor, "custody.batch_approved", f"batch:{batch_id}",
+            {"signer_keys": sorted(keys)}, clock,
+        )  # fmt: skip
+        approvals = [*prior, (principal.actor, ",".join(sorted(keys)), _b64(signed))]
+        signer_keys = _distinct_keys(approvals)
+        state: BatchState = batch.state
+        if len(signer_keys) >= TREASURY_QUORUM:
+            _finalise_treasury_batch(session, principal.actor, batch, approvals, now, clock)
+            state = BatchState.SIGNED
+    return ApprovalResult(
+        batch_id, tuple(a for a, _, _ in approvals), tuple(sorted(signer_keys)), TREASURY_QUORUM, state
+    )
+
+
+def _distinct_keys(approvals: list[tuple[str, str, str]]) -> set[str]:
+    # One approver counts once: take the first key each approver signed with.
+    return {keys.split(",")[0] for _, keys, _ in approvals}
+
+
+def _finalise_treasury_batch(
+    session: Session,
+    actor: str,
+    batch: BatchRecord,
+    approvals: list[tuple[str, str, str]],
+    now: str,
+    clock: Clock,
+) -> None:
+    combined = combine_psbts([parse_psbt(p) for _, _, p in approvals])
+    try:
+        raw = extract_transaction(finalize_psbt(combined))
+    except PsbtError as error:
+        raise Conflict("cannot_finalise", str(error)) from None
+    txid = combined.tx.txid().hex()
+    check_batch_move(batch.state, BatchState.SIGNED)
+    store.update_batch(session, batch.id, now, state=BatchState.SIGNED.value, raw_tx=raw.hex(), txid=txid)
+    registry.append(session, actor, "custody.batch_signed", f"batch:{batch.id}", {"txid": txid}, clock)
+
+
+def _keys_signing_every_input(signed: object, original: object) -> set[str]:
+    """Cosigners (master key fingerprints, hex) with a valid signature on every input of ``signed``.
+
+    Each input is signed by a different derived key, so a cosigner is recognised by the key origin the
+    batch's own PSBT recorded for that input, never by anything the submitted PSBT claims.
+    """
+    from embit import ec
+    from embit.script import Script
+    from embit.transaction import SIGHASH
+
+    psbt = signed
+    valid_per_input: list[set[str]] = []
+    for index, scope in enumerate(psbt.inputs):  # type: ignore[attr-defined]
+        base = original.inputs[index]  # type: ignore[attr-defined]
+        utxo, script, origins = base.witness_utxo, base.witness_script, base.bip32_derivations
+        if utxo is None or script is None:
+            return set()
+        valid: set[str] = set()
+        for pub, sig in scope.partial_sigs.items():
+            if not sig or sig[-1] != SIGHASH.ALL:
+                continue
+            digest = psbt.tx.sighash_segwit(index, Script(script.data), utxo.value, SIGHASH.ALL)  # type: ignore[attr-defined]
+            origin = origins.get(pub)
+            if origin is None:
+                continue
+            try:
+                if pub.verify(ec.Signature.parse(sig[:-1]), digest):
+                    valid.add(origin.fingerprint.hex())
+            except Exception:
+                continue
+        valid_per_input.append(valid)
+    if not valid_per_input:
+        return set()
+    return set.intersection(*valid_per_input)
+
+
+def _b64(psbt: object) -> str:
+    return str(psbt.to_string())  # type: ignore[attr-defined]
