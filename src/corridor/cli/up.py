@@ -21,16 +21,24 @@ log = get_logger("corridor.up")
 
 
 def _housekeeping(db: Database, stop: threading.Event, every_seconds: float = 5.0) -> None:
-    """Periodic jobs of the single-process deployment (expiring reservations, for now)."""
+    """Periodic jobs of the single-process deployment: expire reservations, follow the chain."""
+    from corridor.cli.custody import configured_policy, open_rpc
+    from corridor.custody.follower import run_follower_once
     from corridor.ledger.service import expire_pending
 
+    rpc = open_rpc()
+    policy = configured_policy()
     while not stop.wait(every_seconds):
-        try:
-            expired = expire_pending(db)
-            if expired:
-                log.info("pending_transfers_expired", count=expired)
-        except Exception as error:
-            log.error("housekeeping_failed", error_type=type(error).__name__)
+        for job, run in (
+            ("expire_pending", lambda: expire_pending(db)),
+            ("follow_chain", lambda: run_follower_once(db, rpc, policy)),
+        ):
+            try:
+                run()
+            except Exception as error:  # a failed round is logged and retried next round
+                log.error(
+                    "housekeeping_failed", job=job, error_type=type(error).__name__, error=str(error)[:200]
+                )
 
 
 def run_platform(start_devnode: bool = True) -> None:
