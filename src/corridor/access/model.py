@@ -100,6 +100,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "custody.batch.bump": frozenset({_OPS, _TR}),
     "custody.reconcile.run": frozenset({_OPS, _TR}),
     "custody.reconcile.read": frozenset({_OPS, _TR, _CO}),
+    # screening: sanctions lists and screenings
+    "screening.list.load": frozenset({_OPS, _CO}),
+    "screening.screen": frozenset({_OPS, _CO}),
+    "screening.read": frozenset({_OPS, _CO}),
 }
 
 

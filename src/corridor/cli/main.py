@@ -17,6 +17,7 @@ from corridor.cli.context import open_database
 from corridor.cli.contracts import contracts_app
 from corridor.cli.custody import custody_app, reconcile_command
 from corridor.cli.participants import participants_app
+from corridor.cli.screening import lists_app, screen_command
 from corridor.errors import CorridorError
 
 app = typer.Typer(help="Corridor: regulated cross-border settlement in Bitcoin.", no_args_is_help=True)
@@ -32,6 +33,8 @@ app.add_typer(participants_app, name="participants")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(custody_app, name="custody")
 app.command("reconcile")(reconcile_command)
+app.add_typer(lists_app, name="lists")
+app.command("screen")(screen_command)
 
 err = Console(stderr=True)
 

@@ -4,8 +4,9 @@
 party or an address may proceed. The outcome is ``clear``, ``hit`` (an unresolved match: refuse) or
 ``pending`` (not screened yet: refuse too, and say so). There is deliberately no setting that skips it.
 
-Until the screening service is wired in (``corridor.compliance.screening.service``), every party is
-``pending``, which blocks approval: never a silent pass.
+Both call ``corridor.compliance.screening.service`` in the caller's session. While no sanctions list has
+been loaded, every party is ``pending`` ("no sanctions list loaded"), which blocks approval: never a silent
+pass. A candidate at or above the threshold, or an exact identifier/address match, is a ``hit``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
+
+from corridor.compliance.screening import service
+from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery
+from corridor.compliance.screening.normalize import make_identifier
+from corridor.compliance.screening.store import StoredScreening
+
+NO_LIST_REASON = "no sanctions list loaded"
 
 
 class GateStatus(StrEnum):
@@ -47,15 +55,50 @@ class GateOutcome:
         return self.status is GateStatus.CLEAR
 
 
+def _party_query(party: PartyToScreen) -> PartyQuery:
+    identifiers = []
+    for key, value in party.identifiers.items():
+        try:
+            scheme = IdScheme(key.lower())
+        except ValueError:
+            scheme = IdScheme.OTHER
+        made = make_identifier(scheme, value, country=party.country)
+        if made is not None:
+            identifiers.append(made)
+    try:
+        schema = EntitySchema(party.schema)
+    except ValueError:
+        schema = EntitySchema.LEGAL_ENTITY
+    return PartyQuery(
+        name=party.name,
+        schema=schema,
+        aliases=tuple(party.aliases),
+        identifiers=tuple(identifiers),
+        countries=(party.country.lower(),) if party.country else (),
+        birth_date=party.birth_date,
+    )
+
+
+def _outcome(recorded: StoredScreening | None, what: str) -> GateOutcome:
+    if recorded is None:
+        return GateOutcome(GateStatus.PENDING, None, NO_LIST_REASON)
+    if recorded.outcome == service.OUTCOME_HIT:
+        top = recorded.candidates[0]
+        return GateOutcome(
+            GateStatus.HIT,
+            recorded.id,
+            f"{what} matches {top['caption']} ({top['entity_ref']}, score {top['score']})",
+        )
+    return GateOutcome(GateStatus.CLEAR, recorded.id, f"no match at or above threshold {recorded.threshold}")
+
+
 def screen_party(session: Session, actor: str, party: PartyToScreen) -> GateOutcome:
     """Screen ``party`` inside the caller's transaction and record the decision."""
-    return GateOutcome(
-        GateStatus.PENDING, None, "awaiting screening: the screening service is not wired in yet"
-    )
+    recorded = service.screen_party_in(session, actor, party.subject, _party_query(party))
+    return _outcome(recorded, "party")
 
 
 def screen_address(session: Session, actor: str, address: str, asset: str = "BTC") -> GateOutcome:
     """Screen a wallet address (exact match on the normalised address) and record the decision."""
-    return GateOutcome(
-        GateStatus.PENDING, None, "awaiting screening: the screening service is not wired in yet"
-    )
+    recorded = service.screen_address_in(session, actor, f"address:{address}", address, asset)
+    return _outcome(recorded, "address")

@@ -21,7 +21,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def area_version_locations() -> list[str]:
-    return sorted(str(p) for p in PACKAGE_DIR.glob("*/migrations") if p.parent.name != "db")
+    """Every area's migrations folder, nested areas (``compliance/screening``) included."""
+    own = Path(__file__).resolve().parent / "migrations"
+    return sorted(str(p) for p in PACKAGE_DIR.glob("**/migrations") if p.is_dir() and p != own)
 
 
 def alembic_config(url: str) -> Config:

@@ -1,0 +1,96 @@
+"""Screening routes: screen one party or address, or a batch of up to 100; read a recorded screening."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field, model_validator
+
+from corridor.compliance.screening import service
+from corridor.compliance.screening.index import DEFAULT_THRESHOLD
+from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery
+from corridor.compliance.screening.normalize import make_identifier
+from corridor.errors import ValidationFailed
+from corridor.http.deps import DbDep, PrincipalDep
+from corridor.http.schemas import StrictModel
+
+router = APIRouter(prefix="/screenings", tags=["screening"])
+
+MAX_BATCH = 100
+
+
+class QueryBody(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    address: str | None = Field(default=None, min_length=10, max_length=200)
+    asset: str | None = Field(default=None, min_length=2, max_length=10)
+    schema_: EntitySchema = Field(default=EntitySchema.LEGAL_ENTITY, alias="schema")
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    aliases: list[str] = Field(default_factory=list, max_length=20)
+    identifiers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    birth_date: str | None = Field(default=None, max_length=10)
+    subject: str = Field(default="adhoc", min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> QueryBody:
+        if (self.name is None) == (self.address is None):
+            raise ValueError("give exactly one of name or address")
+        return self
+
+    def to_query(self) -> PartyQuery:
+        assert self.name is not None
+        identifiers = []
+        for key, value in self.identifiers.items():
+            try:
+                scheme = IdScheme(key.lower())
+            except ValueError:
+                raise ValidationFailed(
+                    "screening.identifier_scheme", f"unknown identifier scheme {key!r}"
+                ) from None
+            made = make_identifier(scheme, value, country=self.country.lower() if self.country else None)
+            if made is None:
+                raise ValidationFailed(
+                    "screening.identifier_value", f"not a usable {key} identifier: {value!r}"
+                )
+            identifiers.append(made)
+        return PartyQuery(
+            name=self.name,
+            schema=self.schema_,
+            aliases=tuple(self.aliases),
+            identifiers=tuple(identifiers),
+            countries=(self.country.lower(),) if self.country else (),
+            birth_date=self.birth_date,
+        )
+
+
+class ScreeningBody(QueryBody):
+    """A single query (the fields of QueryBody) or a batch in ``queries``."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    queries: list[QueryBody] | None = Field(default=None, min_length=1, max_length=MAX_BATCH)
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.5, le=1.0)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ScreeningBody:
+        targets = [t for t in (self.name, self.address, self.queries) if t is not None]
+        if len(targets) != 1:
+            raise ValueError("give exactly one of name, address or queries")
+        return self
+
+
+def _run(body: QueryBody, threshold: float, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    if body.address is not None:
+        return service.screen_address(db, principal, body.address, body.asset, body.subject)
+    return service.screen(db, principal, [body.to_query()], body.subject, threshold=threshold)[0]
+
+
+@router.post("", status_code=201)
+def create_screening(body: ScreeningBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    if body.queries is not None:
+        return {"results": [_run(query, body.threshold, db, principal) for query in body.queries]}
+    return _run(body, body.threshold, db, principal)
+
+
+@router.get("/{screening_id}")
+def get_screening(screening_id: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    return service.get_screening(db, principal, screening_id)
