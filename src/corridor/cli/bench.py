@@ -42,6 +42,13 @@ START_MARK = "<!-- figures:start -->"
 END_MARK = "<!-- figures:end -->"
 
 
+def describe_baseline(baseline: object) -> str:
+    """A baseline is either a bare number in the figure's unit or ``{"name", "value", "unit"}``."""
+    if isinstance(baseline, dict):
+        return f"{baseline.get('name')}: {baseline.get('value')} {baseline.get('unit', '')}".strip()
+    return "" if baseline is None else str(baseline)
+
+
 def figures_table(figures: list[dict[str, Any]], when: str) -> str:
     lines = [
         f"Measured {when} by `corridor bench` (full sizes) on this project's 2-core machine.",
@@ -50,12 +57,9 @@ def figures_table(figures: list[dict[str, Any]], when: str) -> str:
         "|---|---|---|---|---|",
     ]
     for item in figures:
-        baseline = item.get("baseline") or {}
-        base = (
-            f"{baseline.get('name')}: {baseline.get('value')} {baseline.get('unit', '')}" if baseline else ""
-        )
         lines.append(
-            f"| `{item['name']}` | {item['value']} | {item['unit']} | {item.get('goal') or ''} | {base} |"
+            f"| `{item['name']}` | {item['value']} | {item['unit']} | {item.get('goal') or ''} | "
+            f"{describe_baseline(item.get('baseline'))} |"
         )
     return "\n".join(lines)
 
