@@ -26,6 +26,9 @@ from corridor.db.testing import (
 from corridor.testdata import shared_data_dir
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Few idle connections per test engine, room for bursts: two xdist workers share PostgreSQL's
+# max_connections (100 by default) and the concurrency tests open 50 at once.
+TEST_POOL = {"pool_size": 5, "max_overflow": 60}
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +38,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    db = migrated_database(sqlite_url(tmp_path_factory.mktemp("sqlite")))
+    db = migrated_database(sqlite_url(tmp_path_factory.mktemp("sqlite")), **TEST_POOL)
     yield db
     db.dispose()
 
@@ -52,7 +55,7 @@ def postgresql_database() -> Iterator[Database]:
         warnings.warn(message, stacklevel=1)
         pytest.skip(message)
     with fresh_postgres_database() as url:
-        db = migrated_database(url)
+        db = migrated_database(url, **TEST_POOL)
         yield db
         db.dispose()
 

@@ -16,6 +16,10 @@ from corridor.registry import service as registry
 
 WRITERS = 50
 
+# One xdist worker runs these one after another: two 50-connection bursts at once would exceed
+# PostgreSQL's default max_connections.
+pytestmark = pytest.mark.xdist_group("postgres-connection-bursts")
+
 
 @pytest.mark.parametrize("kind", [TransferKind.SINGLE, TransferKind.PENDING])
 def test_fifty_concurrent_writers_never_take_a_guarded_account_negative(
