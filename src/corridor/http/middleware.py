@@ -17,6 +17,7 @@ from sqlalchemy import Column, Integer, LargeBinary, String, Table, delete, inse
 from sqlalchemy.exc import IntegrityError
 
 from corridor.db import Database, metadata
+from corridor.http.problems import problem_body
 from corridor.logging import get_logger
 from corridor.registry.canonical import format_time
 from corridor.registry.service import utc_now
@@ -31,22 +32,11 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 log = get_logger("corridor.http")
 
 
-def _problem_bytes(status: int, code: str, detail: str) -> bytes:
-    return json.dumps(
-        {
-            "type": f"https://corridor.dev/problems/{code}",
-            "title": code.replace("_", " ").capitalize(),
-            "status": status,
-            "code": code,
-            "detail": detail,
-        }
-    ).encode()
-
-
 async def send_problem(
     send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = _problem_bytes(status, code, detail)
+    title = code.replace("_", " ").capitalize()
+    body = json.dumps(problem_body(status, code, title, detail)).encode()
     await send(
         {
             "type": "http.response.start",

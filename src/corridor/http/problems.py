@@ -16,7 +16,8 @@ PROBLEM_TYPE_BASE = "https://corridor.dev/problems/"
 log = get_logger("corridor.http")
 
 
-def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The RFC 9457 document every error response carries (routes and middleware alike)."""
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
@@ -25,6 +26,11 @@ def problem_response(status: int, code: str, title: str, detail: str, **extra: A
         "detail": detail,
     }
     body.update(extra)
+    return body
+
+
+def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = problem_body(status, code, title, detail, **extra)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 

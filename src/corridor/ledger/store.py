@@ -144,11 +144,8 @@ def save_balances(session: Session, changed: Sequence[Account]) -> None:
     )
 
 
-def get_transfer(session: Session, transfer_id: str, lock: bool = False) -> Transfer | None:
-    query = select(transfers).where(transfers.c.id == transfer_id)
-    if lock:
-        query = query.with_for_update()
-    row = session.execute(query).first()
+def get_transfer(session: Session, transfer_id: str) -> Transfer | None:
+    row = session.execute(select(transfers).where(transfers.c.id == transfer_id)).first()
     return _transfer(row) if row else None
 
 
@@ -228,11 +225,6 @@ def transfers_of_account(
         query = query.where(transfers.c.id > after_id)
     rows = session.execute(query.order_by(transfers.c.id).limit(limit)).all()
     return [_transfer(r) for r in rows]
-
-
-def accounts_of_owner(session: Session, owner: str) -> list[Account]:
-    rows = session.execute(select(accounts).where(accounts.c.owner == owner).order_by(accounts.c.id)).all()
-    return [_account(r) for r in rows]
 
 
 def sums_per_asset(session: Session) -> dict[str, tuple[int, int, int, int]]:
