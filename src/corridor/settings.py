@@ -50,6 +50,23 @@ class Settings(BaseSettings):
         default=30,
         description="How long a verified API key is trusted without re-checking its argon2 hash (revocation delay).",
     )
+    operator_name: str = Field(
+        default="Corridor demo operator", description="Operator name printed on statements."
+    )
+    operator_licence: str = Field(
+        default="EPR admission (not set)", description="Operator licence or admission reference on statements."
+    )
+    invoice_wallet: str = Field(
+        default="receive", description="Custody wallet whose fresh addresses invoices and deposits get."
+    )
+    payout_wallet: str = Field(default="hot", description="Custody wallet that pays payment orders.")
+    market_sources: str = Field(
+        default="recorded",
+        description="Market BTC price sources in failover order (comma list; see `corridor.rates.sources.market`).",
+    )
+    market_max_age_seconds: int = Field(
+        default=300, description="Oldest market price a quote may lock, in seconds."
+    )
     ledger_pending_timeout_seconds: int = Field(
         default=86_400, description="Default timeout of a two-phase (pending) ledger transfer."
     )

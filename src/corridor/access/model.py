@@ -98,12 +98,37 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "custody.batch.read": frozenset({_OPS, _TR, _CO}),
     "custody.batch.approve": frozenset({_TR}),
     "custody.batch.bump": frozenset({_OPS, _TR}),
+    "custody.sweep.run": frozenset({_OPS, _TR}),
     "custody.reconcile.run": frozenset({_OPS, _TR}),
     "custody.reconcile.read": frozenset({_OPS, _TR, _CO}),
+    # settlement: invoices for export proceeds, payment orders for imports, currency-operation records
+    "settlement.invoice.create": frozenset({_OPS, _CL}),
+    "settlement.invoice.read": frozenset({_OPS, _CO, _TR, _CL}),
+    "settlement.request.resolve": frozenset({_OPS, _CL}),
+    "settlement.order.create": frozenset({_OPS, _CL}),
+    "settlement.order.read": frozenset({_OPS, _CO, _TR, _CL}),
+    "settlement.order.approve": frozenset({_OPS, _CO, _TR}),
+    "settlement.order.cancel": frozenset({_OPS, _CL}),
+    "settlement.operation.read": frozenset({_OPS, _CO, _TR, _CL}),
+    "settlement.deposit.create": frozenset({_OPS, _CL}),
+    "settlement.run": frozenset({_OPS}),
     # screening: sanctions lists and screenings
     "screening.list.load": frozenset({_OPS, _CO}),
     "screening.screen": frozenset({_OPS, _CO}),
     "screening.read": frozenset({_OPS, _CO}),
+    # a verdict on a hit (true match / false positive) is a compliance officer's alone
+    "screening.decide": frozenset({_CO}),
+    "screening.rescreen": frozenset({_OPS, _CO}),
+    # rates: official rates and market prices are public figures every role may read
+    "rates.read": frozenset({_OPS, _CO, _TR, _CL, _MI}),
+    "rates.load": frozenset({_OPS, _TR}),
+    # webhooks: a client manages its own participant's endpoints; the operator any participant's
+    "webhooks.endpoint.create": frozenset({_OPS, _CL}),
+    "webhooks.endpoint.read": frozenset({_OPS, _CL}),
+    "webhooks.endpoint.update": frozenset({_OPS, _CL}),
+    "webhooks.endpoint.delete": frozenset({_OPS, _CL}),
+    "webhooks.delivery.read": frozenset({_OPS, _CL}),
+    "webhooks.delivery.redeliver": frozenset({_OPS, _CL}),
 }
 
 

@@ -9,7 +9,9 @@ from sqlalchemy import text
 
 from corridor import __version__
 from corridor.access.api import router as access_router
+from corridor.compliance.screening.api import router as screening_router
 from corridor.contracts.api import router as contracts_router
+from corridor.custody.api import router as custody_router
 from corridor.db import Database
 from corridor.db.migrate import is_up_to_date
 from corridor.http import problems
@@ -17,8 +19,10 @@ from corridor.http.middleware import BodyLimit, Idempotency, IdempotencyStore, R
 from corridor.identity.api import router as identity_router
 from corridor.ledger.api import router as ledger_router
 from corridor.logging import configure_logging
+from corridor.rates.api import router as rates_router
 from corridor.registry.api import router as registry_router
 from corridor.settings import Settings, get_settings
+from corridor.settlement.api import router as settlement_router
 
 API_ROUTERS: list[APIRouter] = [
     access_router,
@@ -26,6 +30,10 @@ API_ROUTERS: list[APIRouter] = [
     registry_router,
     identity_router,
     contracts_router,
+    custody_router,
+    screening_router,
+    rates_router,
+    settlement_router,
 ]
 
 

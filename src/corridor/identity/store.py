@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     func,
     insert,
     select,
@@ -366,3 +367,12 @@ def usage_exists(session: Session, usage_id: str) -> bool:
 
 def roles_json(roles: Sequence[ParticipantRole]) -> str:
     return json.dumps([r.value for r in roles])
+
+
+def get_usage(session: Session, usage_id: str) -> dict[str, Any] | None:
+    row = session.execute(select(limit_usage).where(limit_usage.c.id == usage_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def delete_usage(session: Session, usage_id: str) -> None:
+    session.execute(delete(limit_usage).where(limit_usage.c.id == usage_id))

@@ -1,0 +1,62 @@
+"""The rates a settlement uses, through the rates service: the BTC price a quote locks, and the official
+ruble equivalent that limits and currency-control records are counted in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from corridor.rates import service as rates
+from corridor.rates.model import Money
+from corridor.rates.sources.market import MarketPriceSource
+
+RUB = "RUB"
+_override: MarketPriceSource | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockedPrice:
+    price: Decimal
+    price_id: str
+    path: tuple[str, ...]
+
+
+def market_source() -> MarketPriceSource:
+    """The configured failover market source (``CORRIDOR_MARKET_SOURCES``), or the one the demo set."""
+    return _override if _override is not None else rates.configured_market_source()
+
+
+def use_market_source(source: MarketPriceSource | None) -> None:
+    """Price quotes from ``source`` in this process (the demo replays its recorded feed from its start)."""
+    global _override
+    _override = source
+
+
+def lock_btc_price(session: Session, currency: str, at: datetime) -> LockedPrice:
+    """Record the BTC price in ``currency`` now; a quote keeps its id, so the rate it used can be shown."""
+    price = rates.btc_price_in(session, currency, market_source(), at, actor="system:settlement")
+    assert price.id is not None
+    return LockedPrice(price.price, price.id, price.path)
+
+
+def rub_minor(session: Session, amount: Decimal, currency: str, day: date) -> int:
+    """The amount in kopecks at the official rate of ``day`` (RUB amounts are their own equivalent)."""
+    conversion = rates.convert_in(session, Money(amount, currency), RUB, day)
+    return conversion.result.minor()
+
+
+def official_rate_record(session: Session, currency: str, day: date) -> dict[str, Any]:
+    """The official rate to RUB a currency-operation record cites: value, source, publication, path."""
+    rate = rates.convert_in(session, Money(Decimal(1), currency), RUB, day).rate
+    return {
+        "pair": rate.pair,
+        "rate": str(rate.rate),
+        "source": rate.source,
+        "published_on": rate.published_on.isoformat(),
+        "path": list(rate.path),
+        "payload_hashes": [h for h in rate.payload_hashes if h],
+    }

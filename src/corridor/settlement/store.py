@@ -1,0 +1,320 @@
+"""Settlement tables and queries (SQLAlchemy Core): quotes, invoices, payment orders, approvals, exception
+requests and currency-operation records. Decimals are stored as strings; JSON as canonical text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from corridor.db import metadata
+
+quotes = Table(
+    "settlement_quotes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("participant_id", String(64), nullable=False),
+    Column("contract_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("sats", BigInteger, nullable=False),
+    Column("price", String(40), nullable=False),
+    Column("price_id", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("tolerance_sats", BigInteger, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+)
+
+invoices = Table(
+    "settlement_invoices",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("participant_id", String(64), nullable=False, index=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("quote_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("amount_rub_minor", BigInteger, nullable=False),
+    Column("sats_due", BigInteger, nullable=False),
+    Column("tolerance_sats", BigInteger, nullable=False),
+    Column("wallet_id", String(64), nullable=False),
+    Column("address", String(100), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("exception", String(16), nullable=True),
+    Column("paid_sats", BigInteger, nullable=False),
+    Column("confirmed_sats", BigInteger, nullable=False),
+    Column("vo_code", String(5), nullable=False),
+    Column("description", String(200), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("settled_at", String(32), nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+)
+
+payment_orders = Table(
+    "settlement_payment_orders",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("participant_id", String(64), nullable=False, index=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("quote_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("amount_rub_minor", BigInteger, nullable=False),
+    Column("sats", BigInteger, nullable=False),
+    Column("wallet_id", String(64), nullable=False),
+    Column("address", String(100), nullable=False),
+    Column("beneficiary", Text, nullable=False),
+    Column("state", String(20), nullable=False, index=True),
+    Column("approvals_required", Integer, nullable=False),
+    Column("hold_id", String(64), nullable=False),
+    Column("payout_id", String(64), nullable=True),
+    Column("txid", String(64), nullable=True),
+    Column("block_height", Integer, nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("vo_code", String(5), nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("maker", String(128), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+)
+
+order_approvals = Table(
+    "settlement_order_approvals",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("approver", String(128), primary_key=True),
+    Column("approved_at", String(32), nullable=False),
+)
+
+exception_requests = Table(
+    "settlement_exception_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("invoice_id", String(64), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("sats", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("resolution", String(200), nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("resolved_at", String(32), nullable=True),
+    Column("resolved_by", String(128), nullable=True),
+)
+
+operations = Table(
+    "settlement_operations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("source_id", String(64), nullable=False, unique=True),
+    Column("participant_id", String(64), nullable=False, index=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("unk", String(22), nullable=True),
+    Column("vo_code", String(5), nullable=False),
+    Column("operation_date", String(10), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("amount_rub_minor", BigInteger, nullable=False),
+    Column("sats", BigInteger, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("block_height", Integer, nullable=True),
+    Column("price", String(40), nullable=False),
+    Column("price_id", String(64), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("official_rate", Text, nullable=False),
+    Column("registry_seq", BigInteger, nullable=True),
+    Column("registry_hash", String(64), nullable=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+_JSON_COLUMNS = {"path", "beneficiary", "outputs", "official_rate"}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _decode(row: RowMapping) -> dict[str, Any]:
+    out = dict(row)
+    for key in _JSON_COLUMNS & out.keys():
+        out[key] = json.loads(out[key])
+    return out
+
+
+def _encode(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (dumps(v) if k in _JSON_COLUMNS else v) for k, v in values.items()}
+
+
+def _one(session: Session, table: Table, key: str, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(table).where(table.c.id == key)
+    if lock:
+        query = query.with_for_update()
+    row = session.execute(query).mappings().first()
+    return None if row is None else _decode(row)
+
+
+def _insert(session: Session, table: Table, values: dict[str, Any]) -> None:
+    session.execute(insert(table).values(**_encode(values)))
+
+
+def _update(session: Session, table: Table, key: str, values: dict[str, Any]) -> None:
+    session.execute(update(table).where(table.c.id == key).values(**_encode(values)))
+
+
+# --- quotes -------------------------------------------------------------------------------------------
+
+
+def insert_quote(session: Session, values: dict[str, Any]) -> None:
+    _insert(session, quotes, values)
+
+
+def get_quote(session: Session, quote_id: str) -> dict[str, Any] | None:
+    return _one(session, quotes, quote_id)
+
+
+# --- invoices -----------------------------------------------------------------------------------------
+
+
+def insert_invoice(session: Session, values: dict[str, Any]) -> None:
+    _insert(session, invoices, values)
+
+
+def get_invoice(session: Session, invoice_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    return _one(session, invoices, invoice_id, lock=lock)
+
+
+def update_invoice(session: Session, invoice_id: str, **values: Any) -> None:
+    _update(session, invoices, invoice_id, values)
+
+
+def invoice_ids_to_watch(session: Session, terminal: Sequence[str], since: str) -> list[str]:
+    """Open invoices, and closed ones still young enough that a late or reorged payment may change them."""
+    query = select(invoices.c.id).where(
+        (invoices.c.status.not_in(list(terminal))) | (invoices.c.updated_at >= since)
+    )
+    return [row[0] for row in session.execute(query.order_by(invoices.c.id))]
+
+
+def list_invoices(
+    session: Session, participant_id: str | None, status: str | None, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(invoices)
+    if participant_id is not None:
+        query = query.where(invoices.c.participant_id == participant_id)
+    if status is not None:
+        query = query.where(invoices.c.status == status)
+    if after is not None:
+        query = query.where(invoices.c.id > after)
+    rows = session.execute(query.order_by(invoices.c.id).limit(limit)).mappings()
+    return [_decode(r) for r in rows]
+
+
+# --- payment orders ----------------------------------------------------------------------------------
+
+
+def insert_order(session: Session, values: dict[str, Any]) -> None:
+    _insert(session, payment_orders, values)
+
+
+def get_order(session: Session, order_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    return _one(session, payment_orders, order_id, lock=lock)
+
+
+def update_order(session: Session, order_id: str, **values: Any) -> None:
+    _update(session, payment_orders, order_id, values)
+
+
+def order_ids_in_states(session: Session, states: Sequence[str], limit: int = 10_000) -> list[str]:
+    query = select(payment_orders.c.id).where(payment_orders.c.state.in_(list(states)))
+    return [row[0] for row in session.execute(query.order_by(payment_orders.c.id).limit(limit))]
+
+
+def list_orders(
+    session: Session, participant_id: str | None, state: str | None, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(payment_orders)
+    if participant_id is not None:
+        query = query.where(payment_orders.c.participant_id == participant_id)
+    if state is not None:
+        query = query.where(payment_orders.c.state == state)
+    if after is not None:
+        query = query.where(payment_orders.c.id > after)
+    rows = session.execute(query.order_by(payment_orders.c.id).limit(limit)).mappings()
+    return [_decode(r) for r in rows]
+
+
+def insert_approval(session: Session, order_id: str, approver: str, now: str) -> None:
+    session.execute(insert(order_approvals).values(order_id=order_id, approver=approver, approved_at=now))
+
+
+def approvers_of(session: Session, order_id: str) -> list[str]:
+    query = select(order_approvals.c.approver).where(order_approvals.c.order_id == order_id)
+    return [row[0] for row in session.execute(query.order_by(order_approvals.c.approved_at))]
+
+
+# --- exception requests and operation records ---------------------------------------------------------
+
+
+def insert_request(session: Session, values: dict[str, Any]) -> None:
+    _insert(session, exception_requests, values)
+
+
+def get_request(session: Session, request_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+    return _one(session, exception_requests, request_id, lock=lock)
+
+
+def update_request(session: Session, request_id: str, **values: Any) -> None:
+    _update(session, exception_requests, request_id, values)
+
+
+def requests_of(session: Session, invoice_id: str) -> list[dict[str, Any]]:
+    query = select(exception_requests).where(exception_requests.c.invoice_id == invoice_id)
+    return [_decode(r) for r in session.execute(query.order_by(exception_requests.c.created_at)).mappings()]
+
+
+def insert_operation(session: Session, values: dict[str, Any]) -> None:
+    _insert(session, operations, values)
+
+
+def update_operation(session: Session, operation_id: str, **values: Any) -> None:
+    _update(session, operations, operation_id, values)
+
+
+def get_operation(session: Session, operation_id: str) -> dict[str, Any] | None:
+    return _one(session, operations, operation_id)
+
+
+def operation_for_source(session: Session, source_id: str) -> dict[str, Any] | None:
+    row = session.execute(select(operations).where(operations.c.source_id == source_id)).mappings().first()
+    return None if row is None else _decode(row)
+
+
+def list_operations(
+    session: Session, participant_id: str | None, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(operations)
+    if participant_id is not None:
+        query = query.where(operations.c.participant_id == participant_id)
+    if after is not None:
+        query = query.where(operations.c.id > after)
+    rows = session.execute(query.order_by(operations.c.id).limit(limit)).mappings()
+    return [_decode(r) for r in rows]
