@@ -16,6 +16,7 @@ from corridor.access.model import Role
 from corridor.cli.context import open_database
 from corridor.cli.contracts import contracts_app
 from corridor.cli.custody import custody_app, reconcile_command
+from corridor.cli.demo import demo_command
 from corridor.cli.participants import participants_app
 from corridor.cli.screening import lists_app, screen_command
 from corridor.errors import CorridorError
@@ -34,6 +35,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(custody_app, name="custody")
 app.command("reconcile")(reconcile_command)
 app.add_typer(lists_app, name="lists")
+app.command("demo")(demo_command)
 app.command("screen")(screen_command)
 
 err = Console(stderr=True)
