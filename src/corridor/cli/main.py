@@ -144,11 +144,16 @@ def up(
     no_devnode: Annotated[
         bool, typer.Option("--no-devnode", help="Do not start the embedded devnode.")
     ] = False,
+    no_demo_data: Annotated[
+        bool, typer.Option("--no-demo-data", help="Start empty instead of loading the demo's story.")
+    ] = False,
 ) -> None:
-    """Migrate the database and serve the API (and, unless told otherwise, the embedded Bitcoin devnode)."""
+    """Migrate the database and serve the API (and, unless told otherwise, the embedded Bitcoin devnode).
+
+    On a fresh database with the embedded devnode it first loads the demo's data (see `corridor demo`)."""
     from corridor.cli.up import run_platform
 
-    run_platform(start_devnode=not no_devnode)
+    run_platform(start_devnode=not no_devnode, demo_data=not no_demo_data)
 
 
 @app.command("devnode")
