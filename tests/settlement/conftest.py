@@ -48,7 +48,9 @@ class World:
         """What `corridor up` does each round: follow the chain, batch payouts, judge settlements."""
         now = clock or (lambda: datetime.now(UTC))
         run_follower_once(self.db, self.rpc, POLICY, clock=now)
-        run_batcher_once(self.db, self.rpc, POLICY, wallet_id=world.PAYOUT_WALLET, kek_file=self.kek, clock=now)
+        run_batcher_once(
+            self.db, self.rpc, POLICY, wallet_id=world.PAYOUT_WALLET, kek_file=self.kek, clock=now
+        )
         return service.run_settlement_once(self.db, now)
 
     def pay(self, address: str, sats: int) -> str:
