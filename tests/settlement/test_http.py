@@ -83,7 +83,7 @@ def test_bad_settlement_requests_are_problem_json_and_write_nothing(
         assert response.headers["content-type"].startswith("application/problem+json")
     malformed = http.post("/v1/invoices", content=b"{not json", headers=client | {"Idempotency-Key": "bad-x",
                           "Content-Type": "application/json"})  # fmt: skip
-    assert malformed.status_code == 422
+    assert malformed.status_code == 400 and malformed.json()["code"] == "malformed_json"
     anonymous = http.post("/v1/invoices", json=good, headers={"Idempotency-Key": "anon"})
     assert anonymous.status_code == 401
     assert http.get("/v1/invoices", headers=client).json()["items"] == []
