@@ -1,0 +1,116 @@
+"""End-to-end payment orders per second through HTTP: create -> approve -> batched -> confirmed on the devnode.
+
+Each order is two HTTP requests through the real app (API keys, idempotency keys, problem+json stack) served
+in-process by Starlette's test client; the batcher, the chain follower and the settlement worker then run
+their rounds against a real devnode until every order is confirmed at the profile's depth. The time is the
+whole path; the baseline in the same run is the same path on SQLite.
+
+Run: python bench/bench_settlement.py [--quick]  -> prints a JSON list of results.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from _support import backends, figure, scratch_database
+from corridor.access.model import Role
+from corridor.access.service import bootstrap_key
+from corridor.bitcoin.devnode import start_devnode
+from corridor.bitcoin.rpc import BitcoinRpc
+from corridor.custody.descriptors import write_new_kek
+from corridor.db import Database
+from corridor.demo.story import DemoRun, set_the_stage
+from corridor.http.app import create_app
+from corridor.settlement import service
+
+GOAL = 60.0
+
+
+def _one_backend(db: Database, orders: int) -> dict[str, float]:
+    node = start_devnode()
+    rpc = BitcoinRpc(node.url)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            kek = Path(folder) / "kek.hex"
+            write_new_kek(kek)
+            run = DemoRun(db, rpc, kek, lambda line: None)
+            cast = set_the_stage(run)
+            from corridor.demo import world
+
+            world.fund_hot_wallet(db, rpc, 4)
+            deposit = service.issue_deposit_address(db, cast.officers.ops, cast.importer)
+            from corridor.bitcoin.address import parse_address
+
+            for coin in world.coins_of(rpc, world.IMPORTER_FUNDING, 2):
+                script = parse_address(deposit["address"], world.NETWORK).script_pubkey
+                world.pay_to(rpc, coin, script, coin.value - 10_000, fee=10_000)
+            run.mine(7)
+            client_key = bootstrap_key(db, Role.CLIENT, "bench-client", cast.importer).key
+            treasury_key = bootstrap_key(db, Role.TREASURY, "bench-treasury").key
+            with TestClient(create_app(db)) as http:
+                started = time.perf_counter()
+                for n in range(orders):
+                    body = {"contract_id": cast.import_contract, "amount": "1000.00", "currency": "RUB"}
+                    made = http.post("/v1/payment-orders", json=body,
+                                     headers={"Authorization": f"Bearer {client_key}", "Idempotency-Key": f"c{n}"})  # fmt: skip
+                    assert made.status_code == 201, made.text
+                    done = http.post(f"/v1/payment-orders/{made.json()['id']}/approve",
+                                     headers={"Authorization": f"Bearer {treasury_key}", "Idempotency-Key": f"a{n}"})  # fmt: skip
+                    assert done.status_code == 200, done.text
+                accepted = time.perf_counter()
+                run.round()
+                run.mine(6)
+                confirmed = [
+                    o for o in service.list_payment_orders(db, cast.officers.ops, "confirmed", limit=500)
+                ]
+                while len(confirmed) < orders:
+                    run.mine(1)
+                    confirmed = service.list_payment_orders(db, cast.officers.ops, "confirmed", limit=500)
+                finished = time.perf_counter()
+    finally:
+        rpc.close()
+        node.stop()
+    return {
+        "orders_per_s": orders / (finished - started),
+        "http_orders_per_s": orders / (accepted - started),
+        "chain_seconds": finished - accepted,
+    }
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    orders = 60 if quick else 400
+    results: dict[str, dict[str, float]] = {}
+    for backend in backends():
+        with scratch_database(backend) as db:
+            results[backend] = _one_backend(db, orders)
+    main = "postgresql" if "postgresql" in results else "sqlite"
+    baseline = {"sqlite": round(results["sqlite"]["orders_per_s"], 2)} if main != "sqlite" else None
+    figures = [
+        figure(
+            f"settlement: payment orders end to end ({main}, {orders} orders, HTTP)",
+            results[main]["orders_per_s"],
+            "orders/s",
+            f">= {GOAL:.0f} orders/s",
+            baseline,
+        ),
+        figure(
+            f"settlement: create + approve through HTTP ({main})",
+            results[main]["http_orders_per_s"],
+            "orders/s",
+        ),
+        figure(
+            f"settlement: batch, broadcast, 6 confirmations ({main})", results[main]["chain_seconds"], "s"
+        ),
+    ]
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(run("--quick" in sys.argv), indent=2))
