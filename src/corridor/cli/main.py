@@ -18,6 +18,7 @@ from corridor.cli.contracts import contracts_app
 from corridor.cli.custody import custody_app, reconcile_command
 from corridor.cli.demo import demo_command
 from corridor.cli.participants import participants_app
+from corridor.cli.rates import rates_app
 from corridor.cli.screening import lists_app, screen_command
 from corridor.errors import CorridorError
 
@@ -35,6 +36,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(custody_app, name="custody")
 app.command("reconcile")(reconcile_command)
 app.add_typer(lists_app, name="lists")
+app.add_typer(rates_app, name="rates")
 app.command("demo")(demo_command)
 app.command("screen")(screen_command)
 
