@@ -6,6 +6,7 @@ and its entry commit or roll back together.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_
     chained: list[Entry] = []
     for item in items:
         last_seq += 1
-        payload_json = canonical_text(item.payload)
+        payload_json = _payload_text(item.payload)
         digest = hash_entry_bytes(
             entry_bytes(last_seq, time, item.actor, item.kind, item.subject, payload_json, last_hash)
         )
@@ -70,6 +71,21 @@ def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_
     store.insert_entries(session, chained)
     store.move_head(session, chained[-1])
     return chained
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _payload_text(payload: Mapping[str, Any]) -> str:
+    """The payload's canonical JSON text.
+
+    Most payloads are flat dicts of strings, integers and None, which canonical JSON leaves as they are;
+    those are encoded directly, skipping the per-value conversion (half the cost of an append's Python).
+    """
+    if type(payload) is dict and all(type(k) is str and type(v) in _PLAIN for k, v in payload.items()):
+        return _CANONICAL.encode(payload)
+    return canonical_text(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,3 +246,13 @@ def consistency_bundle(
         "second_root": root_from_leaf_hashes(leaves).hex(),
         "consistency_proof": [node.hex() for node in consistency_proof(first_size, leaves)],
     }
+
+
+def entries_after_in(session: Session, after_seq: int, limit: int = 500) -> list[Entry]:
+    """Up to ``limit`` entries with seq > ``after_seq``, in seq order, in the caller's transaction.
+
+    What event consumers (webhooks, monitoring, the regulator feed) read from their stored offsets, so the
+    offset they advance commits with what they derived from the entries. Seqs become visible in order
+    (each append holds the head lock until it commits), so reading past an offset never skips an entry.
+    """
+    return store.entries_page(session, after_seq, max(1, limit))
