@@ -54,7 +54,8 @@ class Settings(BaseSettings):
         default="Corridor demo operator", description="Operator name printed on statements."
     )
     operator_licence: str = Field(
-        default="EPR admission (not set)", description="Operator licence or admission reference on statements."
+        default="EPR admission (not set)",
+        description="Operator licence or admission reference on statements.",
     )
     invoice_wallet: str = Field(
         default="receive", description="Custody wallet whose fresh addresses invoices and deposits get."

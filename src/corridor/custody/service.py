@@ -617,7 +617,9 @@ def outputs_paid_to_in(session: Session, address: str) -> list[PaidOutput]:
         raise NotFound("address_not_found", f"{address} is not one of our addresses")
     tip = followed_height_in(session)
     return [
-        PaidOutput(lot.txid, lot.vout, lot.value_sats, first_seen, 0 if tip is None else lot.confirmations(tip))
+        PaidOutput(
+            lot.txid, lot.vout, lot.value_sats, first_seen, 0 if tip is None else lot.confirmations(tip)
+        )
         for lot, first_seen in store.lots_paid_to(session, record.script_pubkey)
     ]
 
@@ -653,7 +655,11 @@ def payout_progress_in(session: Session, payout_id: str) -> PayoutProgress:
         return PayoutProgress(payout.state, payout.drop_reason, None, None, None)
     batch = live[-1]
     return PayoutProgress(
-        payout.state, payout.drop_reason, batch.txid, _payout_vout(session, batch, payout), batch.confirmed_height
+        payout.state,
+        payout.drop_reason,
+        batch.txid,
+        _payout_vout(session, batch, payout),
+        batch.confirmed_height,
     )
 
 
@@ -680,7 +686,9 @@ def cancel_queued_payout_in(session: Session, actor: str, payout_id: str, reason
     if payout.state is PayoutState.DROPPED:
         return payout
     if payout.state is not PayoutState.QUEUED:
-        raise Conflict("payout_in_flight", f"payout {payout_id} is {payout.state}; it can no longer be cancelled")
+        raise Conflict(
+            "payout_in_flight", f"payout {payout_id} is {payout.state}; it can no longer be cancelled"
+        )
     from corridor.custody.payouts import drop_payout_in  # payouts imports this module
 
     drop_payout_in(session, actor, payout, reason, utc_now)
