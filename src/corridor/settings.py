@@ -68,6 +68,25 @@ class Settings(BaseSettings):
     market_max_age_seconds: int = Field(
         default=300, description="Oldest market price a quote may lock, in seconds."
     )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, description="Seconds a webhook receiver has to answer one attempt."
+    )
+    webhook_max_attempts: int = Field(
+        default=12,
+        description="Attempts per webhook delivery (10 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, then 12 h apart) before it is marked failed.",
+    )
+    webhook_batch_size: int = Field(default=100, description="Webhook deliveries claimed per sending round.")
+    webhook_concurrency: int = Field(
+        default=8, description="Webhook requests in flight at once per sending round."
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback, private and link-local addresses (development only).",
+    )
+    webhook_key_file: Path | None = Field(
+        default=None,
+        description="Key sealing webhook signing secrets at rest; default `webhook-key.hex` in the data dir, created on first use.",
+    )
     ledger_pending_timeout_seconds: int = Field(
         default=86_400, description="Default timeout of a two-phase (pending) ledger transfer."
     )

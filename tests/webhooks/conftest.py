@@ -207,6 +207,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a handler still sleeping past the sender's timeout must not block shutdown
+    request_queue_size = 128  # the default backlog of 5 drops connections under concurrent senders
 
 
 @pytest.fixture

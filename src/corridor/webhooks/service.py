@@ -36,6 +36,7 @@ from corridor.access.model import Principal, authorize
 from corridor.db import Database
 from corridor.errors import Conflict, NotFound, ValidationFailed
 from corridor.identity import service as identity
+from corridor.logging import get_logger
 from corridor.registry import service as registry
 from corridor.registry.canonical import format_time
 from corridor.registry.model import Entry
@@ -65,6 +66,7 @@ from corridor.webhooks.store import Claim, DeliveryState, Endpoint
 
 Clock = Callable[[], datetime]
 SYSTEM_ACTOR = "system:webhooks"
+log = get_logger("corridor.webhooks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,9 +450,15 @@ def _attempt(
         claim.event_type,
         claim.delivery_id,
     )
-    return attempted_at, delivery.post(
-        http, claim.endpoint.url, body, headers, config.timeout_seconds, config.allow_private_targets
-    )
+    try:
+        return attempted_at, delivery.post(
+            http, claim.endpoint.url, body, headers, config.timeout_seconds, config.allow_private_targets
+        )
+    except Exception as error:  # one odd endpoint must not lose the outcomes of the rest of the batch
+        log.error("webhook_attempt_crashed", delivery_id=claim.delivery_id, error_type=type(error).__name__)
+        return attempted_at, AttemptResult(
+            False, None, truncate_error(f"internal: {type(error).__name__}"), 0
+        )
 
 
 def _record_all(
