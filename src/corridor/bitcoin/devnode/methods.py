@@ -46,7 +46,8 @@ Handler = Callable[..., Any]
 
 
 def btc(sats: int) -> Decimal:
-    return (Decimal(sats) / COIN).quantize(Decimal("0.00000001"))
+    """Satoshis as a BTC amount with exactly eight decimals (the coefficient is `sats` itself)."""
+    return Decimal(sats).scaleb(-8)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from corridor.bitcoin.devnode.errors import RpcCode, RpcError
 from corridor.bitcoin.devnode.methods import RpcMethods
 
@@ -37,8 +39,24 @@ def _decimal_as_marker(value: Any) -> str:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def _decimal_as_fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f"))
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
 def dumps(payload: Any) -> bytes:
     """JSON with Decimal amounts written as plain numbers (8 decimals), never through float."""
+    try:
+        # orjson writes a getblock of thousands of transactions several times faster than json.
+        return orjson.dumps(payload, default=_decimal_as_fragment)
+    except orjson.JSONEncodeError:
+        # What orjson refuses and json takes: integers past 64 bits and lone surrogates, which can
+        # only come from a client's own request id or parameters echoed back.
+        return _stdlib_dumps(payload)
+
+
+def _stdlib_dumps(payload: Any) -> bytes:
     text = json.dumps(payload, default=_decimal_as_marker, separators=(",", ":"))
     return _DECIMAL_IN_JSON.sub(r"\1", text).encode()
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 from embit import base58, bech32
-from embit.descriptor.checksum import add_checksum
+from embit.util import secp256k1
+
+from corridor.bitcoin.devnode.checksums import add_descriptor_checksum, segwit_address
 
 REGTEST_HRP = "bcrt"
 REGTEST_P2PKH_PREFIX = 0x6F
@@ -21,6 +23,7 @@ OP_16 = 0x60
 OP_RETURN = 0x6A
 OP_CHECKSIG = 0xAC
 OP_CHECKMULTISIG = 0xAE
+MAX_SCRIPT_SIZE = 10_000
 
 _OPCODE_NAMES: dict[int, str] = {
     0x4F: "-1", 0x50: "OP_RESERVED", 0x61: "OP_NOP", 0x62: "OP_VER", 0x63: "OP_IF", 0x64: "OP_NOTIF",
@@ -56,6 +59,14 @@ class ScriptParseError(ValueError):
 
 def iter_ops(script: bytes) -> list[tuple[int, bytes | None]]:
     """Split a script into (opcode, pushed data or None); raises on a push that runs past the end."""
+    ops, complete = _parse_ops(script)
+    if not complete:
+        raise ScriptParseError("push past end of script")
+    return ops
+
+
+def _parse_ops(script: bytes) -> tuple[list[tuple[int, bytes | None]], bool]:
+    """The ops up to the first malformed push, and whether the whole script parsed."""
     ops: list[tuple[int, bytes | None]] = []
     pos = 0
     while pos < len(script):
@@ -69,14 +80,14 @@ def iter_ops(script: bytes) -> list[tuple[int, bytes | None]]:
         else:
             width = {OP_PUSHDATA1: 1, OP_PUSHDATA2: 2, OP_PUSHDATA4: 4}[op]
             if pos + width > len(script):
-                raise ScriptParseError("truncated push length")
+                return ops, False
             size = int.from_bytes(script[pos : pos + width], "little")
             pos += width
         if pos + size > len(script):
-            raise ScriptParseError("push past end of script")
+            return ops, False
         ops.append((op, script[pos : pos + size]))
         pos += size
-    return ops
+    return ops, True
 
 
 def _script_num(data: bytes) -> int:
@@ -101,14 +112,12 @@ def _push_to_asm(data: bytes, decode_sighash: bool) -> str:
 
 
 def to_asm(script: bytes, decode_sighash: bool = False) -> str:
-    """Core's ScriptToAsmStr: small pushes as numbers, other pushes as hex, opcodes by name."""
+    """Core's ScriptToAsmStr: small pushes as numbers, other pushes as hex, opcodes by name, and
+    `[error]` after the ops that parsed when a push runs past the end."""
+    ops, complete = _parse_ops(script)
+    # Core never reads signatures into unspendable scripts, whose data may only look like them.
+    decode_sighash = decode_sighash and not _is_unspendable(script)
     parts: list[str] = []
-    pos = 0
-    try:
-        ops = iter_ops(script)
-    except ScriptParseError:
-        ops = []
-        pos = -1
     for op, data in ops:
         if data is not None:
             parts.append(_push_to_asm(data, decode_sighash))
@@ -116,9 +125,13 @@ def to_asm(script: bytes, decode_sighash: bool = False) -> str:
             parts.append(str(op - OP_1 + 1))
         else:
             parts.append(_OPCODE_NAMES.get(op, "OP_UNKNOWN"))
-    if pos == -1:
+    if not complete:
         parts.append("[error]")
     return " ".join(parts)
+
+
+def _is_unspendable(script: bytes) -> bool:
+    return script[:1] == bytes((OP_RETURN,)) or len(script) > MAX_SCRIPT_SIZE
 
 
 def _is_witness_program(spk: bytes) -> tuple[int, bytes] | None:
@@ -132,18 +145,26 @@ def _is_witness_program(spk: bytes) -> tuple[int, bytes] | None:
     return version, spk[2:]
 
 
-def _is_multisig(spk: bytes) -> bool:
-    try:
-        ops = iter_ops(spk)
-    except ScriptParseError:
-        return False
-    if len(ops) < 4 or ops[-1][0] != OP_CHECKMULTISIG:
-        return False
-    required, total = ops[0][0], ops[-2][0]
-    if not (OP_1 <= required <= OP_16 and OP_1 <= total <= OP_16):
-        return False
-    keys = ops[1:-2]
-    return len(keys) == total - OP_1 + 1 and all(d is not None and len(d) in (33, 65) for _, d in keys)
+def _valid_pubkey_size(data: bytes) -> bool:
+    """Core's CPubKey::ValidSize: the length the first byte announces."""
+    return (len(data) == 33 and data[0] in (2, 3)) or (len(data) == 65 and data[0] in (4, 6, 7))
+
+
+def _multisig_keys(spk: bytes) -> tuple[int, list[bytes]] | None:
+    """(required signatures, keys) of a bare multisig script with OP_1..OP_16 counts, else None."""
+    ops, complete = _parse_ops(spk)
+    if not complete or len(ops) < 4 or ops[-1][0] != OP_CHECKMULTISIG:
+        return None
+    required, total = ops[0][0] - OP_1 + 1, ops[-2][0] - OP_1 + 1
+    if not (1 <= required <= 16 and 1 <= total <= 16 and required <= total):
+        return None
+    keys = [data for _, data in ops[1:-2] if data is not None and _valid_pubkey_size(data)]
+    return (required, keys) if len(keys) == len(ops) - 3 == total else None
+
+
+def _is_push_only(script: bytes) -> bool:
+    ops, complete = _parse_ops(script)
+    return complete and all(op <= OP_16 for op, _ in ops)
 
 
 def classify(spk: bytes) -> str:
@@ -166,39 +187,70 @@ def classify(spk: bytes) -> str:
         if version != 0:
             return "witness_unknown"
         return "nonstandard"
-    if spk[:1] == bytes((OP_RETURN,)):
+    if spk[:1] == bytes((OP_RETURN,)) and _is_push_only(spk[1:]):
         return "nulldata"
     if len(spk) in (35, 67) and spk[0] == len(spk) - 2 and spk[-1] == OP_CHECKSIG:
-        return "pubkey"
-    if _is_multisig(spk):
+        if _valid_pubkey_size(spk[1:-1]):
+            return "pubkey"
+    if _multisig_keys(spk) is not None:
         return "multisig"
     return "nonstandard"
 
 
+_SEGWIT_KINDS = frozenset(
+    ("witness_v0_keyhash", "witness_v0_scripthash", "witness_v1_taproot", "witness_unknown", "anchor")
+)
+
+
 def address_of(spk: bytes) -> str | None:
-    kind = classify(spk)
+    return _address_of_kind(spk, classify(spk))
+
+
+def _address_of_kind(spk: bytes, kind: str) -> str | None:
     if kind == "pubkeyhash":
         return str(base58.encode_check(bytes((REGTEST_P2PKH_PREFIX,)) + spk[3:23]))
     if kind == "scripthash":
         return str(base58.encode_check(bytes((REGTEST_P2SH_PREFIX,)) + spk[2:22]))
-    program = _is_witness_program(spk)
-    if program is not None and kind != "nonstandard":
-        version, data = program
-        encoding = bech32.Encoding.BECH32 if version == 0 else bech32.Encoding.BECH32M
-        # bech32.encode would decode its own output again to double-check; the program is valid here.
-        return str(bech32.bech32_encode(encoding, REGTEST_HRP, [version, *bech32.convertbits(data, 8, 5)]))
+    if kind in _SEGWIT_KINDS:
+        return segwit_address(REGTEST_HRP, 0 if spk[0] == OP_0 else spk[0] - OP_1 + 1, spk[2:])
     return None
 
 
 def descriptor_of(spk: bytes, address: str | None = None) -> str:
-    """Core's inferred descriptor for an output we hold no keys for: addr(), pk() or raw()."""
+    """Core's inferred descriptor for an output we hold no keys for: rawtr(), pk(), multi(), addr()
+    or raw()."""
     if address is None:
         address = address_of(spk)
+    return _descriptor_of_kind(spk, classify(spk), address)
+
+
+def _descriptor_of_kind(spk: bytes, kind: str, address: str | None) -> str:
+    # Core's InferDescriptor with no signing provider, in its order of preference.
+    if kind == "witness_v1_taproot" and _on_curve(spk[2:]):
+        return add_descriptor_checksum(f"rawtr({spk[2:].hex()})")
+    if kind == "pubkey" and _not_hybrid(spk[1:-1]):
+        return add_descriptor_checksum(f"pk({spk[1:-1].hex()})")
+    if kind == "multisig":
+        multisig = _multisig_keys(spk)
+        if multisig is not None and all(_not_hybrid(key) for key in multisig[1]):
+            keys = ",".join(key.hex() for key in multisig[1])
+            return add_descriptor_checksum(f"multi({multisig[0]},{keys})")
     if address is not None:
-        return str(add_checksum(f"addr({address})"))
-    if classify(spk) == "pubkey":
-        return str(add_checksum(f"pk({spk[1:-1].hex()})"))
-    return str(add_checksum(f"raw({spk.hex()})"))
+        return add_descriptor_checksum(f"addr({address})")
+    return add_descriptor_checksum(f"raw({spk.hex()})")
+
+
+def _not_hybrid(key: bytes) -> bool:
+    return key[0] in (2, 3, 4)
+
+
+def _on_curve(x_only: bytes) -> bool:
+    """Whether a 32-byte x coordinate is that of a secp256k1 point (Core's XOnlyPubKey::IsFullyValid)."""
+    try:
+        secp256k1.ec_pubkey_parse(b"\x02" + x_only)
+    except ValueError:
+        return False
+    return True
 
 
 def script_pubkey_json(spk: bytes) -> dict[str, str]:
@@ -207,13 +259,13 @@ def script_pubkey_json(spk: bytes) -> dict[str, str]:
 
 @lru_cache(maxsize=200_000)
 def _script_pubkey_json(spk: bytes) -> dict[str, str]:
-    # Cached: address and descriptor checksums are pure-Python bech32/polymod work, and the same
-    # scripts recur across getblock calls.
-    address = address_of(spk)
-    result = {"asm": to_asm(spk), "desc": descriptor_of(spk, address), "hex": spk.hex()}
+    # Cached because the same scripts recur across getblock calls (and prevouts within one block).
+    kind = classify(spk)
+    address = _address_of_kind(spk, kind)
+    result = {"asm": to_asm(spk), "desc": _descriptor_of_kind(spk, kind, address), "hex": spk.hex()}
     if address is not None:
         result["address"] = address
-    result["type"] = classify(spk)
+    result["type"] = kind
     return result
 
 
