@@ -13,13 +13,15 @@ import time
 from typing import Any
 
 from corridor.custody.coinselect import SelectionParams, select_coins
-from corridor.custody.descriptors import HotWallet
+from corridor.custody.descriptors import DescriptorWallet, HotWallet
 from corridor.custody.fees import InputKind
 from corridor.custody.model import Lot, Payout
 from corridor.custody.psbt import build_batch_psbt, extract_transaction, finalize_psbt, sign_psbt
+from corridor.custody.sweeps import sweep_selection
 
 RATE_SAT_PER_KVB = 5_000
 P2WPKH_OUTPUT_VBYTES = 31  # 8 value + 1 length + 22 script: the floor any payout costs on chain
+P2WPKH_INPUT_VBYTES = 68  # 41 non-witness bytes + a 108-109 byte witness / 4: what one swept deposit costs
 
 
 def _hot_wallet() -> HotWallet:
@@ -109,8 +111,58 @@ def bench_vsize_per_payout() -> list[dict[str, Any]]:
     return results
 
 
+def _spendable_receive_wallet() -> DescriptorWallet:
+    from embit.bip32 import HDKey
+    from embit.networks import NETWORKS
+
+    root = HDKey.from_seed(hashlib.sha256(b"bench-receive").digest(), version=NETWORKS["regtest"]["xprv"])
+    account = root.derive("m/84h/1h/0h").to_base58()
+    return DescriptorWallet.receive(f"[{root.my_fingerprint.hex()}/84h/1h/0h]{account}", "regtest")
+
+
+def sweep_and_sign(wallet: DescriptorWallet, lots: list[Lot], destination: bytes) -> bytes:
+    selection = sweep_selection(tuple(lots), destination, RATE_SAT_PER_KVB)
+    assert selection is not None
+    psbt = build_batch_psbt(selection, [Payout(destination, selection.payouts_sats)], wallet=wallet)
+    sign_psbt(psbt, wallet.signing_key)
+    return extract_transaction(finalize_psbt(psbt))
+
+
+def bench_sweep(quick: bool) -> list[dict[str, Any]]:
+    """A spendable receive wallet consolidating 200 deposits (one derived key per input) into one output."""
+    wallet = _spendable_receive_wallet()
+    lots = [
+        Lot(hashlib.sha256(f"bench-deposit-{i}".encode()).hexdigest(), 0, 100_000 + i,
+            wallet.derive(i).script_pubkey, InputKind.P2WPKH, 0, i)
+        for i in range(200)
+    ]  # fmt: skip
+    destination = _hot_wallet().script_pubkey
+    tx = sweep_and_sign(wallet, lots, destination)
+    timings = []
+    for _ in range(2 if quick else 7):
+        start = time.perf_counter()
+        sweep_and_sign(wallet, lots, destination)
+        timings.append((time.perf_counter() - start) * 1000)
+    return [
+        {
+            "name": "custody.build_sign_sweep_200_inputs_ms",
+            "value": round(statistics.median(timings), 2),
+            "unit": "ms",
+            "goal": "report",
+            "baseline": None,
+        },
+        {
+            "name": "custody.vsize_per_swept_input",
+            "value": round(_vsize(tx) / len(lots), 2),
+            "unit": "vB/input",
+            "goal": "report",
+            "baseline": {"name": "p2wpkh_input_vB", "value": P2WPKH_INPUT_VBYTES},
+        },
+    ]
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
-    return bench_build_and_sign(quick) + bench_vsize_per_payout()
+    return bench_build_and_sign(quick) + bench_vsize_per_payout() + bench_sweep(quick)
 
 
 if __name__ == "__main__":

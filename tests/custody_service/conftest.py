@@ -17,7 +17,7 @@ from corridor.bitcoin.rpc import BitcoinRpc
 from corridor.custody import store
 from corridor.custody.descriptors import write_new_kek
 from corridor.custody.follower import FollowerReport, run_follower_once
-from corridor.custody.state import CustodyPolicy
+from corridor.custody.state import BatchRecord, CustodyPolicy
 from corridor.db import Database
 from corridor.ledger import service as ledger
 from corridor.ledger import store as ledger_store
@@ -139,3 +139,38 @@ def spent_outputs_of_batch(db: Database, batch_id: str) -> list[tuple[bytes, int
             assert lot is not None
             spent.append((lot.script_pubkey, lot.value_sats))
     return spent
+
+
+# --- the treasury: three approvers holding keys Corridor never sees ----------------------------------------
+
+APPROVER_ROOTS = [hd_root(f"approver-{n}") for n in range(3)]
+APPROVER_PATH = "m/48'/1'/0'/2'"
+
+
+def treasury_keys() -> list[str]:
+    return [account_key(root, APPROVER_PATH) for root in APPROVER_ROOTS]
+
+
+def sign_as_approver(psbt_text: str, n: int) -> str:
+    """What an approver's own BIP174 wallet does (here embit): parse, sign what its key can, return."""
+    from embit.psbt import PSBT
+
+    psbt = PSBT.from_string(psbt_text)
+    assert psbt.sign_with(APPROVER_ROOTS[n]) > 0
+    return str(psbt.to_string())
+
+
+def registry_size(db: Database) -> int:
+    from sqlalchemy import func, select
+
+    from corridor.registry.store import entries
+
+    with db.transaction() as session:
+        return int(session.execute(select(func.count()).select_from(entries)).scalar_one())
+
+
+def batch_of(db: Database, batch_id: str) -> BatchRecord:
+    with db.transaction() as session:
+        found = store.get_batch(session, batch_id)
+    assert found is not None
+    return found

@@ -86,6 +86,45 @@ def issue_address(wallet_id: str, body: AddressIn, db: DbDep, principal: Princip
     }
 
 
+@router.get("/wallets/{wallet_id}")
+def get_wallet(wallet_id: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    wallet = service.get_wallet(db, principal, wallet_id)
+    return {
+        "id": wallet.id,
+        "role": wallet.role,
+        "input_kind": wallet.input_kind,
+        "network": wallet.network,
+        "descriptor": wallet.descriptor,
+        "signs_automatically": service.signs_automatically(wallet),
+        "ledger_account_id": wallet.ledger_account_id,
+        "next_receive_index": wallet.next_receive_index,
+        "next_change_index": wallet.next_change_index,
+        "gap_limit": wallet.gap_limit,
+    }
+
+
+@router.get("/lots/{txid}/{vout}")
+def get_lot(txid: str, vout: int, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    found = service.lot_lineage(db, principal, txid, vout)
+    lot = found.lot
+    return {
+        "txid": lot.txid,
+        "vout": lot.vout,
+        "wallet_id": lot.wallet_id,
+        "value_sats": lot.value_sats,
+        "state": lot.state.value,
+        "origin": lot.origin,
+        "origins": list(found.origins),
+        "block_height": lot.block_height,
+        "spent_by": lot.spent_by,
+        "parents": [
+            {"txid": p.txid, "vout": p.vout, "value_sats": p.value_sats, "origin": p.origin}
+            for p in found.parents
+        ],
+        "children": [{"txid": t, "vout": v} for t, v in found.children],
+    }
+
+
 @router.get("/addresses/{address_or_script}")
 def find_address(address_or_script: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     found = service.find_address(db, principal, address_or_script)

@@ -123,6 +123,18 @@ class DescriptorWallet:
         """The public descriptor with checksum: safe to show, store and hand to watch-only nodes."""
         return add_checksum(str(self._descriptor.to_public()))
 
+    @property
+    def is_private(self) -> bool:
+        """Whether the descriptor holds the account's private key (a spendable receive wallet)."""
+        return all(getattr(key, "is_private", False) for key in self._descriptor.keys)
+
+    @property
+    def signing_key(self) -> Any:
+        """The private embit descriptor, which signs every input it derives; only signers ask for it."""
+        if not self.is_private:
+            raise DescriptorError("a watch-only wallet cannot sign")
+        return self._descriptor
+
     def derived_descriptor(self, branch: int, index: int) -> Any:
         """The embit descriptor for one address, with key origins (used to fill PSBT derivations)."""
         if branch not in (RECEIVE_BRANCH, CHANGE_BRANCH) or not 0 <= index < 2**31:
@@ -155,6 +167,21 @@ class DescriptorWallet:
                 if derived.script_pubkey == script_pubkey:
                     return derived
         return None
+
+
+def generate_account_key(network: str, *, taproot: bool = False) -> str:
+    """A fresh BIP84 (or BIP86) account key ``[fingerprint/path]xprv`` from 32 random bytes.
+
+    Only the account key is kept (sealed); the root seed is not needed to sign and is discarded.
+    """
+    from embit.bip32 import HDKey
+
+    version = embit_network(network)
+    root = HDKey.from_seed(secrets.token_bytes(32), version=version["xprv"])
+    coin = 0 if network == "mainnet" else 1
+    path = f"m/{86 if taproot else 84}h/{coin}h/0h"
+    account = root.derive(path)
+    return f"[{root.my_fingerprint.hex()}{path[1:]}]{account.to_base58(version=version['xprv'])}"
 
 
 class HotWallet:

@@ -33,6 +33,7 @@ from corridor.custody.blockscan import (
     scan_block,
     scan_transaction,
 )
+from corridor.custody.psbt import parse_psbt
 from corridor.custody.service import watch_wallet
 from corridor.custody.state import (
     LEDGER_ASSET,
@@ -48,6 +49,7 @@ from corridor.custody.state import (
     credit_transfer_id,
     custody_account_id,
     reversal_transfer_id,
+    short_hash,
 )
 from corridor.db import Database
 from corridor.errors import Conflict
@@ -285,15 +287,35 @@ def _record_output(
         return
     if store.address_by_script(session, output.script_pubkey) is None:
         _adopt_window_address(session, address, watch, now)
-    own_change = store.batch_by_txid(session, output.txid) is not None
-    origin = "change" if own_change else _origin(address, output.coinbase)
-    credit_account = None if own_change else _credit_account(address)
+    own = store.batch_by_txid(session, output.txid)
+    origin = _origin(address, output.coinbase) if own is None else _own_origin(session, own)
+    credit_account = None if own is not None else _credit_account(address)
     lot = LotRecord(
         output.txid, output.vout, address.wallet_id, output.script_pubkey, output.value_sats,
         origin, credit_account, output.coinbase,
         LotState.UNCONFIRMED if height is None else LotState.AVAILABLE, height, None, None, None, None, 0,
     )  # fmt: skip
-    store.insert_lot(session, lot, block_hash, now)
+    if own is None:
+        store.insert_lot(session, lot, block_hash, now)
+        return
+    # Our own transaction (change, a sweep): the new lot keeps the origins of the lots it spent, and
+    # the links input lot -> output lot let provenance walk the lineage back to each receipt.
+    parents = [p for p in (store.get_lot(session, t, v) for t, v in _spent_outpoints(own)) if p is not None]
+    roots = store.origins_of(session, [(p.txid, p.vout) for p in parents])
+    origins = sorted({o for p in parents for o in roots.get((p.txid, p.vout), [p.origin])})
+    store.insert_lot(session, lot, block_hash, now, origins=origins or [origin])
+    store.insert_lot_links(session, output.txid, output.vout, parents, now)
+
+
+def _own_origin(session: Session, batch: BatchRecord) -> str:
+    return f"sweep:{batch.family_id}" if store.get_sweep(session, batch.family_id) is not None else "change"
+
+
+def _spent_outpoints(batch: BatchRecord) -> list[tuple[str, int]]:
+    from embit.transaction import Transaction
+
+    tx = Transaction.parse(bytes.fromhex(batch.raw_tx)) if batch.raw_tx else parse_psbt(batch.psbt).tx
+    return [(txin.txid.hex(), txin.vout) for txin in tx.vin]
 
 
 def _adopt_window_address(session: Session, address: AddressRecord, watch: WatchSet, now: str) -> None:
@@ -378,36 +400,81 @@ def _settle_batches(session: Session, max_height: int, clock: Clock) -> int:
 
 
 def _settle_batch(session: Session, batch: BatchRecord, clock: Clock) -> None:
+    """Book a batch family once: its payouts, its fee and, for a sweep, the move between the wallets.
+
+    Members of a family spend the same inputs, so only one can be in the best chain. If a reorg deeper
+    than the payout depth swaps the settled member for another, nothing is booked again: only the
+    difference in fee is corrected (payee outputs are the same in every member).
+    """
     now = format_time(clock())
+    sweep = store.get_sweep(session, batch.family_id)
+    family = store.batches_where(session, store.batches.c.family_id == batch.family_id)
+    settled = next((b for b in family if b.state is BatchState.CONFIRMED and b.id != batch.id), None)
     payouts = store.payouts_where(
         session,
         store.payouts.c.family_id == batch.family_id,
         store.payouts.c.state == PayoutState.BATCHED.value,
     )
-    requests = [
-        TransferRequest(id=f"{p.reservation_id}:post", kind=TransferKind.POST, pending_id=p.reservation_id,
-                        reference=f"paid in {batch.txid}")
-        for p in payouts
-    ]  # fmt: skip
-    requests.append(
-        TransferRequest(
-            id=f"cus:fee:{batch.family_id}", debit_account_id="fees:network",
-            credit_account_id=custody_account_id(batch.wallet_id), amount=batch.fee_sats, asset=LEDGER_ASSET,
-            reference=f"network fee of {batch.txid}",
-        )
-    )  # fmt: skip
-    ledger.transfer_many_in(session, ACTOR, requests, clock)
+    if settled is not None:
+        _correct_fee(session, settled, batch, sweep, clock)
+    else:
+        requests = [
+            TransferRequest(id=f"{p.reservation_id}:post", kind=TransferKind.POST, pending_id=p.reservation_id,
+                            reference=f"paid in {batch.txid}")
+            for p in payouts
+        ]  # fmt: skip
+        if sweep is not None:
+            assert batch.change_sats is not None  # a sweep's one output is kept in change_sats
+            requests.append(
+                TransferRequest(
+                    id=f"cus:sw:{batch.family_id}", debit_account_id=custody_account_id(sweep[1]),
+                    credit_account_id=custody_account_id(batch.wallet_id), amount=batch.change_sats,
+                    asset=LEDGER_ASSET, reference=f"swept in {batch.txid}",
+                )
+            )  # fmt: skip
+        requests.append(
+            TransferRequest(
+                id=f"cus:fee:{batch.family_id}", debit_account_id="fees:network",
+                credit_account_id=custody_account_id(batch.wallet_id), amount=batch.fee_sats,
+                asset=LEDGER_ASSET, reference=f"network fee of {batch.txid}",
+            )
+        )  # fmt: skip
+        ledger.transfer_many_in(session, ACTOR, requests, clock)
     store.update_payouts(session, [p.id for p in payouts], now, state=PayoutState.PAID.value)
     store.update_batch(session, batch.id, now, state=BatchState.CONFIRMED.value)
-    for rival in store.batches_where(
-        session, store.batches.c.family_id == batch.family_id, store.batches.c.id != batch.id
-    ):
-        if rival.state is not BatchState.REPLACED:
+    for rival in family:
+        if rival.id != batch.id and rival.state is not BatchState.REPLACED:
             store.update_batch(session, rival.id, now, state=BatchState.REPLACED.value)
     registry.append(
         session, ACTOR, "custody.batch_confirmed", f"batch:{batch.id}",
         {"txid": batch.txid, "height": batch.confirmed_height, "payouts": [p.id for p in payouts],
-         "fee_sats": batch.fee_sats},
+         "fee_sats": batch.fee_sats, "sweep_to": None if sweep is None else sweep[1],
+         "instead_of": None if settled is None else settled.id},
+        clock,
+    )  # fmt: skip
+
+
+def _correct_fee(
+    session: Session,
+    settled: BatchRecord,
+    winner: BatchRecord,
+    sweep: tuple[str, str, bytes] | None,
+    clock: Clock,
+) -> None:
+    """The fee difference between the member booked and the member the chain kept. It lands where the
+    remainder of the inputs went: the change of the paying wallet, or a sweep's destination."""
+    delta = winner.fee_sats - settled.fee_sats
+    if delta == 0:
+        return
+    holder = custody_account_id(winner.wallet_id if sweep is None else sweep[1])
+    debit, credit = ("fees:network", holder) if delta > 0 else (holder, "fees:network")
+    ledger.transfer_in(
+        session, ACTOR,
+        TransferRequest(
+            id=f"cus:adj:{short_hash(winner.family_id, winner.id, winner.confirmed_height)}",
+            debit_account_id=debit, credit_account_id=credit, amount=abs(delta), asset=LEDGER_ASSET,
+            reference=f"{winner.txid} confirmed instead of {settled.txid}: fee differs by {delta}",
+        ),
         clock,
     )  # fmt: skip
 

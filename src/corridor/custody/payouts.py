@@ -43,7 +43,12 @@ from corridor.custody.fees import (
 )
 from corridor.custody.model import Lot, Payout, WalletRole
 from corridor.custody.psbt import build_batch_psbt, extract_transaction, finalize_psbt, parse_psbt, sign_psbt
-from corridor.custody.service import issue_change_address_in, spending_wallet, watch_wallet
+from corridor.custody.service import (
+    issue_change_address_in,
+    signs_automatically,
+    spending_wallet,
+    watch_wallet,
+)
 from corridor.custody.state import (
     COINBASE_MATURITY,
     BatchRecord,
@@ -55,6 +60,7 @@ from corridor.custody.state import (
     PayoutState,
     WalletRecord,
     check_batch_move,
+    is_own_output,
 )
 from corridor.db import Database
 from corridor.errors import Conflict, NotFound, ValidationFailed
@@ -113,7 +119,7 @@ def run_batcher_once(
 # --- build --------------------------------------------------------------------------------------------
 
 
-def _fee_rate(rpc: BitcoinRpc, policy: CustodyPolicy) -> int:
+def fee_rate_for(rpc: BitcoinRpc, policy: CustodyPolicy) -> int:
     bounds = FeeRateBounds(policy.fee_floor_sat_per_kvb, policy.fee_ceiling_sat_per_kvb)
     try:
         estimate = rpc.estimatesmartfee(policy.conf_target).feerate_sat_per_kvb
@@ -152,18 +158,40 @@ def drop_payout_in(session: Session, actor: str, payout: PayoutRecord, reason: s
     )
 
 
-def _eligible(lot: LotRecord, tip: int, policy: CustodyPolicy, origin_prefix: str | None) -> bool:
-    confirmations = lot.confirmations(tip)
+def eligible_lots_in(
+    session: Session, wallet_id: str, tip: int, policy: CustodyPolicy, origin_prefix: str | None
+) -> list[LotRecord]:
+    """Available lots of a wallet deep enough to spend; with ``origin_prefix``, only lots whose every
+    root origin (through change and sweeps) has that prefix."""
+    available = [
+        lot
+        for lot in store.lots_where(
+            session,
+            store.lots.c.wallet_id == wallet_id,
+            store.lots.c.state == LotState.AVAILABLE.value,
+            lock=True,
+        )
+        if lot.confirmations(tip) >= _confirmations_needed(lot, policy)
+    ]
+    if origin_prefix is None:
+        return available
+    roots = store.origins_of(session, [(lot.txid, lot.vout) for lot in available])
+    return [
+        lot
+        for lot in available
+        if all(o.startswith(origin_prefix) for o in roots.get((lot.txid, lot.vout), [lot.origin]))
+    ]
+
+
+def _confirmations_needed(lot: LotRecord, policy: CustodyPolicy) -> int:
     if lot.coinbase:
-        needed = COINBASE_MATURITY
-    elif lot.origin == "change":
-        needed = 1  # our own change: nobody else can double-spend it
-    else:
-        needed = policy.credit_confirmations
-    return confirmations >= needed and (origin_prefix is None or lot.origin.startswith(origin_prefix))
+        return COINBASE_MATURITY
+    if is_own_output(lot.origin):
+        return 1  # our own transaction's output: nobody else can double-spend it
+    return policy.credit_confirmations
 
 
-def _as_lot(session: Session, record: LotRecord, kind: InputKind) -> Lot:
+def lot_for_spending(session: Session, record: LotRecord, kind: InputKind) -> Lot:
     address = store.address_by_script(session, record.script_pubkey)
     assert address is not None
     return Lot(record.txid, record.vout, record.value_sats, record.script_pubkey, kind, address.branch,
@@ -182,7 +210,7 @@ def build_batch(
     report: BatcherReport,
     clock: Clock,
 ) -> str | None:
-    rate = _fee_rate(rpc, policy)
+    rate = fee_rate_for(rpc, policy)
     tip = rpc.getblockcount()
     with db.transaction() as session:
         wallet = store.get_wallet(session, wallet_id, lock=True)
@@ -223,15 +251,13 @@ def _build_in(
     clock: Clock,
 ) -> str | None:
     kind = InputKind(wallet.input_kind)
+    if wallet.role == WalletRole.RECEIVE.value and not signs_automatically(wallet):
+        report.waiting.extend(p.id for p in payees)
+        report.notes.append(f"wallet {wallet.id} is watch-only: nobody can sign its payouts")
+        return None
     candidates = [
-        _as_lot(session, lot, kind)
-        for lot in store.lots_where(
-            session,
-            store.lots.c.wallet_id == wallet.id,
-            store.lots.c.state == LotState.AVAILABLE.value,
-            lock=True,
-        )
-        if _eligible(lot, tip, policy, origin_prefix)
+        lot_for_spending(session, lot, kind)
+        for lot in eligible_lots_in(session, wallet.id, tip, policy, origin_prefix)
     ]
     outputs = [
         Payout(parse_address(p.address, wallet.network).script_pubkey, p.amount_sats, p.id) for p in payees
@@ -283,9 +309,11 @@ def _build_in(
 def sign_hot_batches(
     db: Database, wallet_id: str, kek_file: Path | None, report: BatcherReport, clock: Clock
 ) -> None:
+    """Sign the built batches of a wallet that signs automatically (the hot wallet, a spendable receive
+    wallet); treasury batches wait for approvers."""
     with db.transaction() as session:
         wallet = store.get_wallet(session, wallet_id)
-        if wallet is None or wallet.role != WalletRole.HOT.value:
+        if wallet is None or not signs_automatically(wallet):
             return
         built = store.batches_where(
             session,
@@ -298,7 +326,7 @@ def sign_hot_batches(
         signer = spending_wallet(wallet, kek_file)
         for batch in built:
             psbt = parse_psbt(batch.psbt)
-            sign_psbt(psbt, getattr(signer, "signing_key"))  # noqa: B009 - only the hot wallet has one
+            sign_psbt(psbt, signer.signing_key)
             raw = extract_transaction(finalize_psbt(psbt))
             _mark_signed(session, batch, raw, clock)
             report.signed.append(batch.id)
@@ -383,7 +411,9 @@ def bump_batch(
     """A replacement of a stuck batch paying a higher fee out of its change; every payee output is kept.
 
     The replacement spends the same inputs, so at most one of the two can confirm; it joins the same
-    family, and the payouts post once, for whichever confirms.
+    family, and the payouts post once, for whichever confirms. It is built unsigned: the hot wallet's
+    batcher signs it, a treasury replacement needs a new quorum of approvers. Bumping again before
+    anyone signed the previous replacement supersedes it; once that one is signed, bump it instead.
     """
     authorize(principal, "custody.batch.bump")
     if (
@@ -402,16 +432,34 @@ def bump_batch(
             )
         if batch.change_sats is None:
             raise Conflict("no_change_to_bump", "the batch has no change output to pay a higher fee from")
+        now = format_time(clock())
+        superseded = _supersede_unsigned_bumps_in(session, batch, now)
         replacement = _replacement_in(session, batch, feerate_sat_per_kvb)
-        store.insert_batch(session, replacement, format_time(clock()))
-        for lot in store.lots_where(session, store.lots.c.reserved_by == batch.id, lock=True):
+        store.insert_batch(session, replacement, now)
+        family = [b.id for b in store.batches_where(session, store.batches.c.family_id == batch.family_id)]
+        for lot in store.lots_where(session, store.lots.c.reserved_by.in_(family), lock=True):
             store.update_lot(session, lot.txid, lot.vout, reserved_by=replacement.id)
         registry.append(
             session, principal.actor, "custody.batch_bump_built", f"batch:{replacement.id}",
-            {"replaces": batch.id, "fee_sats": replacement.fee_sats, "feerate_sat_per_kvb": feerate_sat_per_kvb},
+            {"replaces": batch.id, "fee_sats": replacement.fee_sats, "feerate_sat_per_kvb": feerate_sat_per_kvb,
+             "superseded": superseded},
             clock,
         )  # fmt: skip
     return replacement
+
+
+def _supersede_unsigned_bumps_in(session: Session, batch: BatchRecord, now: str) -> list[str]:
+    superseded = []
+    for newer in store.batches_where(session, store.batches.c.replaces == batch.id, lock=True):
+        if newer.state is BatchState.BUILT:
+            check_batch_move(newer.state, BatchState.REPLACED)
+            store.update_batch(session, newer.id, now, state=BatchState.REPLACED.value)
+            superseded.append(newer.id)
+        elif newer.state is not BatchState.REPLACED:
+            raise Conflict(
+                "batch_already_bumped", f"batch {batch.id} was replaced by {newer.id}; bump that one instead"
+            )
+    return superseded
 
 
 def _replacement_in(session: Session, batch: BatchRecord, rate: int) -> BatchRecord:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ from corridor.custody.descriptors import (
 )
 from corridor.custody.fees import InputKind
 from corridor.custody.model import WalletRole
-from corridor.custody.psbt import PsbtError, combine_psbts, extract_transaction, finalize_psbt, parse_psbt
+from corridor.custody.psbt import PsbtError, extract_transaction, finalize_psbt, parse_psbt
 from corridor.custody.state import (
     FEES_ACCOUNT,
     LEDGER_ASSET,
@@ -41,6 +42,7 @@ from corridor.custody.state import (
     AddressRecord,
     BatchRecord,
     BatchState,
+    LotRecord,
     PayoutRecord,
     PayoutState,
     WalletRecord,
@@ -95,6 +97,8 @@ def _create_wallet(
         if existing is not None:
             if existing.descriptor != record.descriptor or existing.role != record.role:
                 raise Conflict("wallet_id_reused", f"wallet {record.id} exists with another descriptor")
+            if (existing.sealed_secret is None) != (record.sealed_secret is None):
+                raise Conflict("wallet_id_reused", f"wallet {record.id} exists with another key custody")
             return existing
         _open_ledger_accounts_in(session, principal.actor, record.id)
         now = format_time(clock())
@@ -114,6 +118,7 @@ def _create_wallet(
                 "role": record.role,
                 "network": record.network,
                 "descriptor": record.descriptor,
+                "signs_automatically": signs_automatically(record),
             },
             clock,
         )
@@ -129,16 +134,31 @@ def create_receive_wallet(
     *,
     taproot: bool = False,
     gap_limit: int = DEFAULT_GAP_LIMIT,
+    kek_file: Path | None = None,
     clock: Clock = utc_now,
 ) -> WalletRecord:
-    """A ``wpkh`` or ``tr`` wallet over an account key; only the public descriptor is stored."""
+    """A ``wpkh`` or ``tr`` wallet over an account key; the descriptor is stored public.
+
+    Without ``kek_file`` the wallet is watch-only (a private key given is not kept). With it, the
+    account key must be private (``[fingerprint/path]xprv``) and is kept sealed with AES-GCM under the
+    KEK, like the hot wallet's: the batcher then signs its payouts and sweeps automatically.
+    """
     _check_wallet_id(wallet_id, network)
+    if not isinstance(gap_limit, int) or isinstance(gap_limit, bool) or not 1 <= gap_limit <= 1000:
+        raise ValidationFailed("invalid_gap_limit", "gap limit is 1-1000 addresses")
     try:
         wallet = DescriptorWallet.receive(account_key, network, taproot=taproot)
     except DescriptorError as error:
         raise ValidationFailed("invalid_descriptor", str(error)) from None
+    sealed = None
+    if kek_file is not None:
+        if not wallet.is_private:
+            raise ValidationFailed(
+                "private_key_required", "a spendable receive wallet needs the account's private key"
+            )
+        sealed = seal_seed(account_key.strip().encode("ascii"), kek_file, label=wallet_id)
     record = WalletRecord(
-        wallet_id, WalletRole.RECEIVE.value, wallet.kind.value, network, wallet.descriptor, None,
+        wallet_id, WalletRole.RECEIVE.value, wallet.kind.value, network, wallet.descriptor, sealed,
         custody_account_id(wallet_id), 0, 0, gap_limit,
     )  # fmt: skip
     return _create_wallet(db, principal, record, None, clock)
@@ -197,15 +217,30 @@ def watch_wallet(record: WalletRecord) -> DescriptorWallet | None:
     )
 
 
+def signs_automatically(record: WalletRecord) -> bool:
+    """The hot wallet and spendable receive wallets sign without a person; the treasury never does."""
+    return record.role != WalletRole.TREASURY.value and record.sealed_secret is not None
+
+
 def spending_wallet(record: WalletRecord, kek_file: Path | None) -> SpendWallet:
-    """The wallet the batcher builds PSBTs with; the hot wallet's secret is unsealed only here."""
+    """The wallet the batcher builds PSBTs with; a sealed key is unsealed only here."""
     if record.role == WalletRole.HOT.value:
         if kek_file is None or record.sealed_secret is None:
             raise Conflict("kek_required", "the hot wallet signs only with its key-encryption key file")
         return HotWallet(open_seed(record.sealed_secret, kek_file, label=record.id), record.network)
     wallet = watch_wallet(record)
     assert wallet is not None
-    return wallet
+    if not signs_automatically(record):
+        return wallet
+    if kek_file is None:
+        raise Conflict("kek_required", f"wallet {record.id} signs only with its key-encryption key file")
+    account_key = open_seed(record.sealed_secret or b"", kek_file, label=record.id).decode("ascii")
+    spendable = DescriptorWallet.receive(
+        account_key, record.network, taproot=record.input_kind == InputKind.P2TR_KEYPATH.value
+    )
+    if spendable.descriptor != record.descriptor:
+        raise Conflict("sealed_key_mismatch", f"the sealed key of {record.id} is not its descriptor's key")
+    return spendable
 
 
 def get_wallet_in(session: Session, wallet_id: str) -> WalletRecord:
@@ -467,6 +502,47 @@ def get_batch(db: Database, principal: Principal, batch_id: str) -> BatchRecord:
     return batch
 
 
+# --- wallets and lots, read -------------------------------------------------------------------------
+
+
+def get_wallet(db: Database, principal: Principal, wallet_id: str) -> WalletRecord:
+    authorize(principal, "custody.wallet.read")
+    with db.transaction() as session:
+        return get_wallet_in(session, wallet_id)
+
+
+@dataclass(frozen=True, slots=True)
+class LotLink:
+    txid: str
+    vout: int
+    value_sats: int
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class LotLineage:
+    lot: LotRecord
+    origins: tuple[str, ...]
+    """The root origins (receipts) behind the lot, through every change and sweep."""
+    parents: tuple[LotLink, ...]
+    """The lots our transaction spent to create this one (none for a received output)."""
+    children: tuple[tuple[str, int], ...]
+    """Lots of ours created by the transaction that spent this one."""
+
+
+def lot_lineage(db: Database, principal: Principal, txid: str, vout: int) -> LotLineage:
+    """One lot with where its value came from and where it went, for provenance."""
+    authorize(principal, "custody.lot.read")
+    with db.transaction() as session:
+        lot = store.get_lot(session, txid, vout)
+        if lot is None:
+            raise NotFound("lot_not_found", f"no lot {txid}:{vout}")
+        origins = store.origins_of(session, [(txid, vout)]).get((txid, vout), [lot.origin])
+        parents = tuple(LotLink(*link) for link in store.lot_parents(session, txid, vout))
+        children = tuple(store.lot_children(session, txid, vout))
+    return LotLineage(lot, tuple(origins), parents, children)
+
+
 # --- treasury approvals -------------------------------------------------------------------------------
 
 
@@ -489,7 +565,10 @@ def submit_approval(
     finalised and becomes ``signed`` (the batcher broadcasts it).
 
     Each signature is checked against the transaction's sighash before it counts, and one approver
-    (one user) counts once, whatever keys they hold.
+    (one user) counts once, for one key no other approver was counted for: an approver may pass on a
+    PSBT that already carries a colleague's signature (BIP174 sequential signing), but replaying a
+    colleague's PSBT alone adds nothing and is refused. A fee bump is a new transaction: its
+    replacement batch needs its own quorum.
     """
     authorize(principal, "custody.batch.approve")
     try:
@@ -500,15 +579,15 @@ def submit_approval(
         batch = store.get_batch(session, batch_id, lock=True)
         if batch is None:
             raise NotFound("batch_not_found", f"no batch {batch_id}")
-        if batch.state is not BatchState.BUILT:
-            raise Conflict(f"batch_{batch.state.value}", f"batch {batch_id} is {batch.state.value}")
         wallet = get_wallet_in(session, batch.wallet_id)
         if wallet.role != WalletRole.TREASURY.value:
             raise ValidationFailed("not_a_treasury_batch", "only treasury batches take approvals")
+        if batch.state is not BatchState.BUILT:
+            raise Conflict(f"batch_{batch.state.value}", f"batch {batch_id} is {batch.state.value}")
         original = parse_psbt(batch.psbt)
         if signed.tx.txid() != original.tx.txid():
             raise ValidationFailed("psbt_mismatch", "the PSBT is for another transaction than this batch")
-        keys = _keys_signing_every_input(signed, original)
+        keys = set(_signatures_on_every_input(signed, original))
         if not keys:
             raise ValidationFailed(
                 "no_valid_signature", "the PSBT carries no valid signature for every input"
@@ -516,13 +595,21 @@ def submit_approval(
         prior = store.approvals_of(session, batch_id)
         if any(approver == principal.actor for approver, _, _ in prior):
             raise Conflict("already_approved", f"{principal.actor} already approved batch {batch_id}")
+        fresh = sorted(keys - _distinct_keys(prior))
+        if not fresh:
+            raise Conflict(
+                "signer_already_counted",
+                "every key that signed this PSBT already counts for another approver",
+            )
+        # The key credited to this approver goes first: that is the one the quorum counts.
+        stored_keys = ",".join([fresh[0], *sorted(keys - {fresh[0]})])
         now = format_time(clock())
-        store.insert_approval(session, batch_id, principal.actor, ",".join(sorted(keys)), _b64(signed), now)
+        store.insert_approval(session, batch_id, principal.actor, stored_keys, _b64(signed), now)
         registry.append(
             session, principal.actor, "custody.batch_approved", f"batch:{batch_id}",
-            {"signer_keys": sorted(keys)}, clock,
+            {"signer_keys": sorted(keys), "counted_key": fresh[0]}, clock,
         )  # fmt: skip
-        approvals = [*prior, (principal.actor, ",".join(sorted(keys)), _b64(signed))]
+        approvals = [*prior, (principal.actor, stored_keys, _b64(signed))]
         signer_keys = _distinct_keys(approvals)
         state: BatchState = batch.state
         if len(signer_keys) >= TREASURY_QUORUM:
@@ -534,7 +621,7 @@ def submit_approval(
 
 
 def _distinct_keys(approvals: list[tuple[str, str, str]]) -> set[str]:
-    # One approver counts once: take the first key each approver signed with.
+    # One approver counts once: for the key credited to them, stored first.
     return {keys.split(",")[0] for _, keys, _ in approvals}
 
 
@@ -546,19 +633,28 @@ def _finalise_treasury_batch(
     now: str,
     clock: Clock,
 ) -> None:
-    combined = combine_psbts([parse_psbt(p) for _, _, p in approvals])
+    """Finalise from the batch's own PSBT plus the verified signatures of the counted keys only, so
+    nothing else an approver's PSBT carries (unknown fields, a final witness) reaches the transaction."""
+    counted = _distinct_keys(approvals)
+    base: Any = parse_psbt(batch.psbt)
+    for _, _, text in approvals:
+        for fingerprint, per_input in _signatures_on_every_input(parse_psbt(text), base).items():
+            if fingerprint in counted:
+                for scope, (pub, sig) in zip(base.inputs, per_input, strict=True):
+                    scope.partial_sigs[pub] = sig
     try:
-        raw = extract_transaction(finalize_psbt(combined))
+        raw = extract_transaction(finalize_psbt(base))
     except PsbtError as error:
         raise Conflict("cannot_finalise", str(error)) from None
-    txid = combined.tx.txid().hex()
+    txid = base.tx.txid().hex()
     check_batch_move(batch.state, BatchState.SIGNED)
     store.update_batch(session, batch.id, now, state=BatchState.SIGNED.value, raw_tx=raw.hex(), txid=txid)
     registry.append(session, actor, "custody.batch_signed", f"batch:{batch.id}", {"txid": txid}, clock)
 
 
-def _keys_signing_every_input(signed: object, original: object) -> set[str]:
-    """Cosigners (master key fingerprints, hex) with a valid signature on every input of ``signed``.
+def _signatures_on_every_input(signed: Any, original: Any) -> dict[str, list[tuple[Any, bytes]]]:
+    """Cosigners (master key fingerprints, hex) with a valid SIGHASH_ALL signature on every input of
+    ``signed``, each with its (pubkey, signature) per input.
 
     Each input is signed by a different derived key, so a cosigner is recognised by the key origin the
     batch's own PSBT recorded for that input, never by anything the submitted PSBT claims.
@@ -567,30 +663,28 @@ def _keys_signing_every_input(signed: object, original: object) -> set[str]:
     from embit.script import Script
     from embit.transaction import SIGHASH
 
-    psbt = signed
-    valid_per_input: list[set[str]] = []
-    for index, scope in enumerate(psbt.inputs):  # type: ignore[attr-defined]
-        base = original.inputs[index]  # type: ignore[attr-defined]
+    found: list[dict[str, tuple[Any, bytes]]] = []
+    for index, scope in enumerate(signed.inputs):
+        base = original.inputs[index]
         utxo, script, origins = base.witness_utxo, base.witness_script, base.bip32_derivations
         if utxo is None or script is None:
-            return set()
-        valid: set[str] = set()
+            return {}
+        digest = original.tx.sighash_segwit(index, Script(script.data), utxo.value, SIGHASH.ALL)
+        valid: dict[str, tuple[Any, bytes]] = {}
         for pub, sig in scope.partial_sigs.items():
-            if not sig or sig[-1] != SIGHASH.ALL:
-                continue
-            digest = psbt.tx.sighash_segwit(index, Script(script.data), utxo.value, SIGHASH.ALL)  # type: ignore[attr-defined]
             origin = origins.get(pub)
-            if origin is None:
+            if origin is None or not sig or sig[-1] != SIGHASH.ALL:
                 continue
             try:
                 if pub.verify(ec.Signature.parse(sig[:-1]), digest):
-                    valid.add(origin.fingerprint.hex())
-            except Exception:
+                    valid[origin.fingerprint.hex()] = (pub, bytes(sig))
+            except Exception:  # embit raises several types for malformed signatures
                 continue
-        valid_per_input.append(valid)
-    if not valid_per_input:
-        return set()
-    return set.intersection(*valid_per_input)
+        found.append(valid)
+    if not found:
+        return {}
+    common = set.intersection(*(set(valid) for valid in found))
+    return {key: [valid[key] for valid in found] for key in sorted(common)}
 
 
 def _b64(psbt: object) -> str:

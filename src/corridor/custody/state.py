@@ -64,10 +64,12 @@ BATCH_MOVES: Final[dict[BatchState, frozenset[BatchState]]] = {
     BatchState.BUILT: frozenset({BatchState.SIGNED, BatchState.REPLACED}),
     BatchState.SIGNED: frozenset({BatchState.BROADCAST, BatchState.REPLACED}),
     BatchState.BROADCAST: frozenset({BatchState.CONFIRMED, BatchState.REPLACED}),
-    BatchState.CONFIRMED: frozenset(),
+    BatchState.CONFIRMED: frozenset({BatchState.REPLACED}),
     BatchState.REPLACED: frozenset({BatchState.CONFIRMED}),
 }
-"""A replaced batch can still confirm (the network chose it over its replacement): then it wins."""
+"""A replaced batch can still confirm (the network chose it over its replacement): then it wins. A
+confirmed batch becomes replaced only when a reorg deeper than the payout depth swaps it for another
+member of its family; its payouts stay booked once and only the fee difference is corrected."""
 
 
 def check_batch_move(current: BatchState, target: BatchState) -> None:
@@ -154,6 +156,11 @@ class BatchRecord:
     change_index: int | None
     replaces: str | None
     confirmed_height: int | None
+
+
+def is_own_output(origin: str) -> bool:
+    """Whether a lot with this origin is an output of our own transaction (batch change, a sweep)."""
+    return origin == "change" or origin.startswith("sweep:")
 
 
 def short_hash(*parts: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -98,6 +99,30 @@ lots = Table(
     Column("credit_transfer_id", String(64), nullable=True),
     Column("credit_count", Integer, nullable=False),
     Column("first_seen_at", String(32), nullable=False),
+    Column("origins", Text, nullable=True),
+    # JSON list of the root origins (invoice, deposit, miner payout) behind the lot; NULL means [origin]
+)
+
+lot_links = Table(
+    "custody_lot_links",
+    metadata,
+    Column("txid", String(64), primary_key=True),
+    Column("vout", Integer, primary_key=True),
+    Column("parent_txid", String(64), primary_key=True),
+    Column("parent_vout", Integer, primary_key=True),
+    Column("parent_value_sats", BigInteger, nullable=False),
+    Column("parent_origin", String(100), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+sweeps = Table(
+    "custody_sweeps",
+    metadata,
+    Column("family_id", String(64), primary_key=True),
+    Column("from_wallet_id", String(64), nullable=False),
+    Column("to_wallet_id", String(64), nullable=False),
+    Column("to_script_pubkey", String(140), nullable=False),
+    Column("created_at", String(32), nullable=False),
 )
 
 mempool_seen = Table(
@@ -326,7 +351,14 @@ def _lot(row: RowMapping) -> LotRecord:
     )
 
 
-def insert_lot(session: Session, lot: LotRecord, block_hash: str | None, now: str) -> None:
+def insert_lot(
+    session: Session,
+    lot: LotRecord,
+    block_hash: str | None,
+    now: str,
+    *,
+    origins: Collection[str] | None = None,
+) -> None:
     session.execute(
         insert(lots).values(
             txid=lot.txid,
@@ -346,6 +378,7 @@ def insert_lot(session: Session, lot: LotRecord, block_hash: str | None, now: st
             credit_transfer_id=lot.credit_transfer_id,
             credit_count=lot.credit_count,
             first_seen_at=now,
+            origins=json.dumps(sorted(set(origins if origins is not None else [lot.origin]))),
         )
     )
 
@@ -398,6 +431,62 @@ def wallet_lot_sum_at(session: Session, wallet_id: str, height: int) -> tuple[in
     )
     row = session.execute(query).one()
     return int(row[0]), int(row[1])
+
+
+def origins_of(session: Session, outpoints: Collection[tuple[str, int]]) -> dict[tuple[str, int], list[str]]:
+    """The root origins behind each lot: its own origin for a received output, the union of its inputs'
+    origins for an output of our own transaction (change, a sweep)."""
+    found: dict[tuple[str, int], list[str]] = {}
+    wanted = set(outpoints)
+    if not wanted:
+        return found
+    txids = sorted({txid for txid, _ in wanted})
+    for start in range(0, len(txids), 500):
+        query = select(lots.c.txid, lots.c.vout, lots.c.origin, lots.c.origins).where(
+            lots.c.txid.in_(txids[start : start + 500])
+        )
+        for txid, vout, origin, origins in session.execute(query):
+            if (txid, vout) in wanted:
+                found[(str(txid), int(vout))] = json.loads(origins) if origins else [str(origin)]
+    return found
+
+
+def insert_lot_links(session: Session, txid: str, vout: int, parents: Sequence[LotRecord], now: str) -> None:
+    if parents:
+        session.execute(
+            insert(lot_links),
+            [
+                {"txid": txid, "vout": vout, "parent_txid": p.txid, "parent_vout": p.vout,
+                 "parent_value_sats": p.value_sats, "parent_origin": p.origin, "created_at": now}
+                for p in parents
+            ],
+        )  # fmt: skip
+
+
+def lot_parents(session: Session, txid: str, vout: int) -> list[tuple[str, int, int, str]]:
+    """(txid, vout, value, origin) of the lots whose spending created this one."""
+    query = (
+        select(lot_links.c.parent_txid, lot_links.c.parent_vout, lot_links.c.parent_value_sats,
+               lot_links.c.parent_origin)
+        .where(lot_links.c.txid == txid, lot_links.c.vout == vout)
+        .order_by(lot_links.c.parent_txid, lot_links.c.parent_vout)
+    )  # fmt: skip
+    return [(str(t), int(v), int(s), str(o)) for t, v, s, o in session.execute(query)]
+
+
+def lot_children(session: Session, txid: str, vout: int) -> list[tuple[str, int]]:
+    """Lots created by spending this one; a member of a replaced family that left the mempool is not."""
+    query = (
+        select(lot_links.c.txid, lot_links.c.vout)
+        .join(lots, and_(lots.c.txid == lot_links.c.txid, lots.c.vout == lot_links.c.vout))
+        .where(
+            lot_links.c.parent_txid == txid,
+            lot_links.c.parent_vout == vout,
+            lots.c.state != LotState.DROPPED.value,
+        )
+        .order_by(lot_links.c.txid, lot_links.c.vout)
+    )
+    return [(str(t), int(v)) for t, v in session.execute(query)]
 
 
 # --- mempool sightings -----------------------------------------------------------------------------------
@@ -553,6 +642,25 @@ def approvals_of(session: Session, batch_id: str) -> list[tuple[str, str, str]]:
         approvals.c.batch_id == batch_id
     )
     return [(str(a), str(k), str(p)) for a, k, p in session.execute(query.order_by(approvals.c.created_at))]
+
+
+def insert_sweep(
+    session: Session, family_id: str, from_wallet_id: str, to_wallet_id: str, to_script: bytes, now: str
+) -> None:
+    session.execute(
+        insert(sweeps).values(
+            family_id=family_id, from_wallet_id=from_wallet_id, to_wallet_id=to_wallet_id,
+            to_script_pubkey=to_script.hex(), created_at=now,
+        )
+    )  # fmt: skip
+
+
+def get_sweep(session: Session, family_id: str) -> tuple[str, str, bytes] | None:
+    """(from wallet, to wallet, destination script) of a sweep family; None for a payout batch."""
+    row = session.execute(select(sweeps).where(sweeps.c.family_id == family_id)).mappings().first()
+    if row is None:
+        return None
+    return str(row["from_wallet_id"]), str(row["to_wallet_id"]), bytes.fromhex(row["to_script_pubkey"])
 
 
 def insert_reconciliation(
