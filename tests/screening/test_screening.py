@@ -27,9 +27,10 @@ def test_listed_name_in_other_order_and_case_is_a_match(full_index: ScreeningInd
     result = full_index.screen(PartyQuery("Xiaobing Yan", EntitySchema.PERSON))
     assert result.candidates[0].entity_ref == "ofac-sdn:25308"
     assert result.candidates[0].score >= DEFAULT_THRESHOLD
-    assert result.algorithm == "logic-v2" and result.algorithm_version.startswith("nomenklatura-")
+    assert result.algorithm == "logic-v2+names" and result.algorithm_version.startswith("nomenklatura-")
+    assert "+names-" in result.algorithm_version, "the name model's hash is recorded with the screening"
     assert {v.source for v in result.list_versions} == {"ofac-sdn", "un-sc", "eu-fsf", "opensanctions"}
-    assert any(f.feature == "name_match" and f.detail for f in result.candidates[0].features)
+    assert any(f.feature == "name_model_match" and f.detail for f in result.candidates[0].features)
 
 
 def test_cyrillic_query_finds_latin_only_listing(

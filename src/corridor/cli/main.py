@@ -19,7 +19,7 @@ from corridor.cli.custody import custody_app, reconcile_command
 from corridor.cli.demo import demo_command
 from corridor.cli.participants import participants_app
 from corridor.cli.rates import rates_app
-from corridor.cli.screening import lists_app, screen_command
+from corridor.cli.screening import alerts_app, lists_app, screen_command
 from corridor.errors import CorridorError
 
 app = typer.Typer(help="Corridor: regulated cross-border settlement in Bitcoin.", no_args_is_help=True)
@@ -37,6 +37,7 @@ app.add_typer(custody_app, name="custody")
 app.command("reconcile")(reconcile_command)
 app.add_typer(lists_app, name="lists")
 app.add_typer(rates_app, name="rates")
+app.add_typer(alerts_app, name="alerts")
 app.command("demo")(demo_command)
 app.command("screen")(screen_command)
 

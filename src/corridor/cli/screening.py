@@ -1,7 +1,11 @@
-"""`corridor lists load` and `corridor screen`: sanctions lists and screening from the command line.
+"""`corridor lists …`, `corridor screen` and `corridor alerts …`: sanctions lists, screening and the review
+of hits from the command line.
 
-Both act as the system principal ``system:cli``. ``corridor screen`` exits 0 when every query is clean,
-1 when any is a hit, and 2 on an error (for example when no list has been loaded).
+``lists`` and ``screen`` act as the system principal ``system:cli``. ``corridor screen`` exits 0 when every
+query is clean, 1 when any is a hit, and 2 on an error (for example when no list has been loaded).
+``lists load`` re-screens every tracked subject after a new version is stored (``--no-rescreen`` skips
+only that re-screen; the next one, or ``lists rescreen``, catches up). ``alerts`` commands act as the holder
+of an API key (``--key`` or ``CORRIDOR_API_KEY``), so a verdict is a named officer's, as over HTTP.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from corridor.access.model import system_principal
+from corridor.access.model import Principal, system_principal
+from corridor.access.service import authenticate
 from corridor.cli.context import open_database
-from corridor.compliance.screening import service
-from corridor.compliance.screening.model import EntitySchema, PartyQuery
+from corridor.compliance.screening import review, service
+from corridor.compliance.screening.model import EntitySchema, PartyQuery, Verdict
 from corridor.compliance.screening.sources import ListFormat
+from corridor.db import Database
 from corridor.errors import CorridorError
 
 lists_app = typer.Typer(
@@ -30,40 +36,73 @@ def _fail(error: CorridorError) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _progress_bar(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=quiet,
+        transient=True,
+    )
+
+
+def _rescreen(db: Database, principal: Principal, bar: Progress) -> review.RescreenReport:
+    task = bar.add_task("re-screening subjects", total=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return review.rescreen_all(db, principal, progress)
+
+
 @lists_app.command("load")
 def load(
     path: Annotated[Path, typer.Argument(exists=True, help="The list file.")],
     list_format: Annotated[ListFormat, typer.Option("--format", help="Format of the file.")],
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    no_rescreen: Annotated[
+        bool,
+        typer.Option("--no-rescreen", help="Store the version but do not re-screen tracked subjects now."),
+    ] = False,
 ) -> None:
-    """Parse a list file and store it as the current version of its source, with its diff."""
+    """Parse a list file, store it as the current version of its source with its diff, and re-screen every
+    tracked participant, owner, director, counterparty and address against it (new hits become alerts)."""
     db = open_database()
+    principal = system_principal("cli")
+    report = None
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            disable=quiet,
-            transient=True,
-        ) as bar:
+        with _progress_bar(quiet) as bar:
             task = bar.add_task(f"parsing {path.name}", total=None)
 
             def progress(done: int, total: int | None) -> None:
                 bar.update(task, completed=done, total=total)
 
-            result = service.load_list_file(db, system_principal("cli"), path, list_format, progress)
+            result = service.load_list_file(db, principal, path, list_format, progress)
+            if result.created and not no_rescreen:
+                report = _rescreen(db, principal, bar)
     except CorridorError as error:
         raise _fail(error) from None
     finally:
         db.dispose()
     version = result.version
-    typer.echo(
-        json.dumps(
-            {"created": result.created, **version.as_dict()},
-            sort_keys=True,
-        )
-    )
+    out = {"created": result.created, **version.as_dict()}
+    out["rescreen"] = None if report is None else report.as_dict()
+    typer.echo(json.dumps(out, sort_keys=True))
+
+
+@lists_app.command("rescreen")
+def rescreen(quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False) -> None:
+    """Re-screen every tracked subject against the current list versions; new hits become alerts."""
+    db = open_database()
+    try:
+        with _progress_bar(quiet) as bar:
+            report = _rescreen(db, system_principal("cli"), bar)
+    except CorridorError as error:
+        raise _fail(error) from None
+    finally:
+        db.dispose()
+    typer.echo(json.dumps(report.as_dict(), sort_keys=True))
 
 
 def _summary(view: dict[str, Any]) -> dict[str, Any]:
@@ -143,3 +182,70 @@ def screen_command(
 def _names(file: Path | None) -> list[str]:
     assert file is not None
     return [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# --- alerts and decisions --------------------------------------------------------------------------------
+
+alerts_app = typer.Typer(
+    help="Hits to review: alerts raised by re-screening, officers' verdicts, subjects' standings.",
+    no_args_is_help=True,
+)
+
+KeyOption = Annotated[
+    str, typer.Option("--key", envvar="CORRIDOR_API_KEY", help="API key of the acting user.")
+]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (3-2000 characters); recorded.")]
+VerdictOption = Annotated[Verdict, typer.Option("--verdict", help="true_match or false_positive.")]
+
+
+def _as_key_holder(key: str, action: Any) -> None:
+    """Run ``action(db, principal)`` and print its JSON; a domain error prints its code and exits 2."""
+    db = open_database()
+    try:
+        result = action(db, authenticate(db, key))
+    except CorridorError as error:
+        raise _fail(error) from None
+    finally:
+        db.dispose()
+    typer.echo(json.dumps(result, ensure_ascii=False, sort_keys=True))
+
+
+@alerts_app.command("list")
+def alerts_list(
+    key: KeyOption,
+    status: Annotated[str, typer.Option("--status", help="open, resolved or all.")] = "open",
+    subject: Annotated[str | None, typer.Option("--subject", help="Only this subject's alerts.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
+) -> None:
+    """Alerts raised by re-screening (open ones by default), newest first."""
+    wanted = None if status == "all" else status
+    _as_key_holder(key, lambda db, p: review.list_alerts(db, p, wanted, subject, limit))
+
+
+@alerts_app.command("show")
+def alerts_show(alert_id: str, key: KeyOption) -> None:
+    _as_key_holder(key, lambda db, p: review.get_alert(db, p, alert_id))
+
+
+@alerts_app.command("decide")
+def alerts_decide(alert_id: str, key: KeyOption, verdict: VerdictOption, reason: ReasonOption) -> None:
+    """Resolve an open alert with a compliance officer's verdict on its hit."""
+    _as_key_holder(key, lambda db, p: review.decide_alert(db, p, alert_id, verdict, reason))
+
+
+@alerts_app.command("decide-hit")
+def alerts_decide_hit(
+    screening_id: str,
+    entity_ref: Annotated[str, typer.Argument(help="The hit's entity_ref, as the screening lists it.")],
+    key: KeyOption,
+    verdict: VerdictOption,
+    reason: ReasonOption,
+) -> None:
+    """A compliance officer's verdict on a hit of any recorded screening (not only an alert's)."""
+    _as_key_holder(key, lambda db, p: review.decide_hit(db, p, screening_id, entity_ref, verdict, reason))
+
+
+@alerts_app.command("standing")
+def alerts_standing(subject: str, key: KeyOption) -> None:
+    """Where a subject the gate has screened stands (clear, hit or pending), why, and its open alerts."""
+    _as_key_holder(key, lambda db, p: review.get_standing(db, p, subject))

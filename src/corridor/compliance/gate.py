@@ -4,24 +4,30 @@
 party or an address may proceed. The outcome is ``clear``, ``hit`` (an unresolved match: refuse) or
 ``pending`` (not screened yet: refuse too, and say so). There is deliberately no setting that skips it.
 
-Both call ``corridor.compliance.screening.service`` in the caller's session. While no sanctions list has
-been loaded, every party is ``pending`` ("no sanctions list loaded"), which blocks approval: never a silent
-pass. A candidate at or above the threshold, or an exact identifier/address match, is a ``hit``.
+Both call ``corridor.compliance.screening.service`` in the caller's session. Every subject the gate
+screens is remembered with its query, so a new list version re-screens it (``review.rescreen_all``) and
+raises an alert for each new hit. The answer is the subject's *standing*: a match an officer has decided
+to be a false positive no longer counts (for as long as neither the subject's data nor the listed record
+changes); a confirmed match, an unresolved match or an open alert is a ``hit``. While no sanctions list has
+been loaded, every party is ``pending`` ("no sanctions list loaded"), which blocks approval: never a
+silent pass.
+
+Areas that keep their own copy of a screening result (identity, contracts) ask :func:`reconcile` where the
+screening area has since learned something their copy cannot show: an alert raised by re-screening, a
+confirmed match, or a false-positive decision that clears a hit they recorded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from corridor.compliance.screening import service
-from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery
+from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery, Standing
 from corridor.compliance.screening.normalize import make_identifier
-from corridor.compliance.screening.store import StoredScreening
-
-NO_LIST_REASON = "no sanctions list loaded"
 
 
 class GateStatus(StrEnum):
@@ -33,7 +39,7 @@ class GateStatus(StrEnum):
 @dataclass(frozen=True, slots=True)
 class PartyToScreen:
     subject: str
-    """What the result is about, as the caller names it (e.g. ``participant:ID``, ``owner:ID``)."""
+    """What the result is about, as the caller names it (e.g. ``participant:ID``, ``person:ID``)."""
     name: str
     schema: str = "Company"
     """FollowTheMoney schema: ``Company``, ``Organization``, ``LegalEntity`` or ``Person``."""
@@ -53,6 +59,16 @@ class GateOutcome:
     @property
     def may_proceed(self) -> bool:
         return self.status is GateStatus.CLEAR
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A caller's own copy of a subject's screening result."""
+
+    status: str
+    """``clear``, ``hit`` or ``pending``."""
+    manual: bool = False
+    """An officer's manual clearance in the caller's area (it outranks a plain hit, not an alert)."""
 
 
 def _party_query(party: PartyToScreen) -> PartyQuery:
@@ -79,26 +95,49 @@ def _party_query(party: PartyToScreen) -> PartyQuery:
     )
 
 
-def _outcome(recorded: StoredScreening | None, what: str) -> GateOutcome:
-    if recorded is None:
-        return GateOutcome(GateStatus.PENDING, None, NO_LIST_REASON)
-    if recorded.outcome == service.OUTCOME_HIT:
-        top = recorded.candidates[0]
-        return GateOutcome(
-            GateStatus.HIT,
-            recorded.id,
-            f"{what} matches {top['caption']} ({top['entity_ref']}, score {top['score']})",
-        )
-    return GateOutcome(GateStatus.CLEAR, recorded.id, f"no match at or above threshold {recorded.threshold}")
+def _outcome(result: service.SubjectOutcome, what: str) -> GateOutcome:
+    screening_id = result.screening.id if result.screening is not None else None
+    status = GateStatus(result.standing.status.value)
+    reason = result.standing.reason
+    if status is GateStatus.HIT and reason.startswith("matches "):
+        reason = f"{what} {reason}"
+    return GateOutcome(status, screening_id, reason)
 
 
 def screen_party(session: Session, actor: str, party: PartyToScreen) -> GateOutcome:
-    """Screen ``party`` inside the caller's transaction and record the decision."""
-    recorded = service.screen_party_in(session, actor, party.subject, _party_query(party))
-    return _outcome(recorded, "party")
+    """Screen ``party`` inside the caller's transaction, record it, and answer the subject's standing."""
+    result = service.screen_subject_party_in(session, actor, party.subject, _party_query(party))
+    return _outcome(result, "party")
 
 
 def screen_address(session: Session, actor: str, address: str, asset: str = "BTC") -> GateOutcome:
     """Screen a wallet address (exact match on the normalised address) and record the decision."""
-    recorded = service.screen_address_in(session, actor, f"address:{address}", address, asset)
-    return _outcome(recorded, "address")
+    result = service.screen_subject_address_in(session, actor, f"address:{address}", address, asset)
+    return _outcome(result, "address")
+
+
+def address_subject(address: str) -> str:
+    """The subject under which :func:`screen_address` tracks an address."""
+    return f"address:{address}"
+
+
+def reconcile(session: Session, recorded: Mapping[str, Recorded]) -> dict[str, GateOutcome]:
+    """The subjects whose standing now differs from the caller's recorded result, with the new answer.
+
+    - an open alert or a confirmed match is a ``hit`` whatever the caller recorded (even a manual
+      clearance: it is news the clearance could not have weighed);
+    - an unresolved hit the caller has not recorded is a ``hit`` unless an officer cleared it manually;
+    - a caller's ``hit`` or ``pending`` is ``clear`` once the screening area stands clear (a false
+      positive decided, the record delisted, or a first screening that found nothing).
+    Subjects the gate never screened, or that are still pending, are left as recorded.
+    """
+    changed: dict[str, GateOutcome] = {}
+    for subject, row in service.standings_in(session, list(recorded)).items():
+        mine = recorded[subject]
+        standing = Standing(row.status)
+        if standing is Standing.HIT and mine.status != GateStatus.HIT.value:
+            if row.escalated or not mine.manual:
+                changed[subject] = GateOutcome(GateStatus.HIT, row.last_screening_id, row.reason)
+        elif standing is Standing.CLEAR and mine.status != GateStatus.CLEAR.value:
+            changed[subject] = GateOutcome(GateStatus.CLEAR, row.last_screening_id, row.reason)
+    return changed

@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from corridor.access.model import Principal, authorize
-from corridor.compliance.gate import GateOutcome, PartyToScreen, screen_address, screen_party
+from corridor.compliance.gate import (
+    GateOutcome,
+    PartyToScreen,
+    Recorded,
+    address_subject,
+    reconcile,
+    screen_address,
+    screen_party,
+)
 from corridor.contracts import store
 from corridor.contracts.model import (
     ContractIn,
@@ -129,7 +137,7 @@ def _load_authorized(
 def _view(session: Session, contract_id: str) -> ContractView:
     return ContractView(
         _load(session, contract_id),
-        store.latest_screenings(session, contract_id),
+        _screenings_now(session, contract_id),
         store.amendments_of(session, contract_id),
         store.documents_of(session, contract_id),
     )
@@ -537,8 +545,31 @@ def get_contract_for_settlement(
     return contract
 
 
-def _ensure_counterparty_clear(session: Session, contract_id: str) -> None:
+def _screenings_now(session: Session, contract_id: str) -> dict[str, dict[str, Any]]:
+    """The latest result per party, with what screening has learned since it was recorded: an alert raised
+    by re-screening against a new list version, a confirmed match, or a false-positive decision."""
     latest = store.latest_screenings(session, contract_id)
+    local = {
+        address_subject(row["party_name"]) if name == "wallet" else f"{_subject(contract_id)}:{name}": name
+        for name, row in latest.items()
+    }
+    recorded = {
+        gate_subject: Recorded(latest[name]["status"], latest[name]["source"] == "manual_clearance")
+        for gate_subject, name in local.items()
+    }
+    for gate_subject, outcome in reconcile(session, recorded).items():
+        name = local[gate_subject]
+        latest[name] = {
+            **latest[name],
+            "status": outcome.status.value,
+            "source": "gate",
+            "reason": outcome.reason,
+        }
+    return latest
+
+
+def _ensure_counterparty_clear(session: Session, contract_id: str) -> None:
+    latest = _screenings_now(session, contract_id)
     hits = sorted(s for s, row in latest.items() if row["status"] == ScreeningStatus.HIT.value)
     if hits:
         raise PolicyRefused("counterparty_screening_hit", "unresolved screening hits", parties=hits)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from corridor.access.model import Principal, authorize
-from corridor.compliance.gate import PartyToScreen, screen_party
+from corridor.compliance.gate import PartyToScreen, Recorded, reconcile, screen_party
 from corridor.db import Database
-from corridor.errors import Conflict, NotFound, ValidationFailed
+from corridor.errors import Conflict, NotFound, PolicyRefused, ValidationFailed
 from corridor.identity import store
 from corridor.identity.model import (
     REVIEWABLE,
@@ -81,8 +81,34 @@ def _view(session: Session, participant_id: str) -> ParticipantView:
         _load(session, participant_id),
         store.persons_of(session, participant_id),
         store.documents_of(session, participant_id),
-        store.latest_screenings(session, participant_id),
+        _screenings_now(session, participant_id),
     )
+
+
+def _screenings_now(session: Session, participant_id: str) -> list[PartyScreening]:
+    """The latest result per party, with what screening has learned since it was recorded: an alert raised
+    by re-screening against a new list version, a confirmed match, or a false-positive decision."""
+    results = store.latest_screenings(session, participant_id)
+    recorded = {r.subject: Recorded(r.status.value, r.source == "manual_clearance") for r in results}
+    changed = reconcile(session, recorded)
+    return [
+        replace(
+            r,
+            status=ScreeningStatus(changed[r.subject].status.value),
+            source="gate",
+            reason=changed[r.subject].reason,
+        )
+        if r.subject in changed
+        else r
+        for r in results
+    ]
+
+
+def _ensure_no_screening_hit(session: Session, participant_id: str) -> None:
+    """An admitted participant whose entity, owner or director is now a hit may not move money."""
+    hits = [r.subject for r in _screenings_now(session, participant_id) if r.status is ScreeningStatus.HIT]
+    if hits:
+        raise PolicyRefused("screening_hit", "unresolved screening hits block this participant", parties=hits)
 
 
 def _checked_from_stored(participant: Participant, persons: Sequence[StoredPerson]) -> CheckedApplication:
@@ -356,7 +382,7 @@ def decide(
         require_status(participant.status, (ParticipantStatus.REVIEWED,), "decide")
         _ensure_second_officer(principal, participant)
         if approve:
-            ensure_screening_clear(store.latest_screenings(session, participant_id))
+            ensure_screening_clear(_screenings_now(session, participant_id))
         status = ParticipantStatus.APPROVED if approve else ParticipantStatus.REJECTED
         store.update_participant(
             session,
@@ -552,6 +578,7 @@ def ensure_admitted(session: Session, participant_id: str, on: date) -> Particip
     """Admitted, not suspended or excluded, and within the admission's validity on ``on``."""
     participant = _load(session, participant_id)
     ensure_admitted_on(_admission_state(participant), on)
+    _ensure_no_screening_hit(session, participant_id)
     return participant
 
 
@@ -562,6 +589,7 @@ def ensure_may_transact(session: Session, participant_id: str, amount_rub_minor:
     first, last = period_bounds(on)
     used = store.usage_between(session, participant_id, first, last)
     ensure_within_admission(_admission_state(participant), amount_rub_minor, on, used)
+    _ensure_no_screening_hit(session, participant_id)
 
 
 def consume_limit_in(

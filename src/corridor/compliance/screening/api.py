@@ -1,15 +1,19 @@
-"""Screening routes: screen one party or address, or a batch of up to 100; read a recorded screening."""
+"""Screening routes: screen one party or address, or a batch of up to 100; read a recorded screening;
+officers' decisions on hits; alerts raised by re-screening; subjects' standings; re-screening.
+
+Static paths (``/alerts``, ``/decisions``, ``/subjects``, ``/rescreen``) are declared before
+``/{screening_id}`` so that they are not taken for screening ids."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field, model_validator
 
-from corridor.compliance.screening import service
+from corridor.compliance.screening import review, service
 from corridor.compliance.screening.index import DEFAULT_THRESHOLD
-from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery
+from corridor.compliance.screening.model import AlertStatus, EntitySchema, IdScheme, PartyQuery, Verdict
 from corridor.compliance.screening.normalize import make_identifier
 from corridor.errors import ValidationFailed
 from corridor.http.deps import DbDep, PrincipalDep
@@ -91,6 +95,62 @@ def create_screening(body: ScreeningBody, db: DbDep, principal: PrincipalDep) ->
     return _run(body, body.threshold, db, principal)
 
 
+class VerdictBody(StrictModel):
+    verdict: Verdict
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class DecisionBody(VerdictBody):
+    entity_ref: str = Field(min_length=1, max_length=300)
+
+
+@router.get("/alerts")
+def list_alerts(
+    db: DbDep,
+    principal: PrincipalDep,
+    status: AlertStatus | None = AlertStatus.OPEN,
+    subject: str | None = Query(default=None, max_length=200),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    return {"alerts": review.list_alerts(db, principal, status, subject, limit)}
+
+
+@router.get("/alerts/{alert_id}")
+def get_alert(alert_id: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    return review.get_alert(db, principal, alert_id)
+
+
+@router.post("/alerts/{alert_id}/decision", status_code=201)
+def decide_alert(alert_id: str, body: VerdictBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    return review.decide_alert(db, principal, alert_id, body.verdict, body.reason)
+
+
+@router.get("/decisions")
+def list_decisions(
+    db: DbDep,
+    principal: PrincipalDep,
+    subject: str | None = Query(default=None, max_length=200),
+    screening_id: str | None = Query(default=None, max_length=64),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    return {"decisions": review.list_decisions(db, principal, subject, screening_id, limit)}
+
+
+@router.get("/subjects/{subject}")
+def get_standing(subject: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    return review.get_standing(db, principal, subject)
+
+
+@router.post("/rescreen")
+def rescreen(db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    return review.rescreen_all(db, principal).as_dict()
+
+
 @router.get("/{screening_id}")
 def get_screening(screening_id: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     return service.get_screening(db, principal, screening_id)
+
+
+@router.post("/{screening_id}/decisions", status_code=201)
+def decide_hit(screening_id: str, body: DecisionBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    return review.decide_hit(db, principal, screening_id, body.entity_ref, body.verdict, body.reason)

@@ -8,12 +8,19 @@ retrieval did not return it). So the figures include candidate-retrieval misses,
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from corridor.compliance.screening.index import DEFAULT_CANDIDATES, ScreeningIndex
-from corridor.compliance.screening.matcher import LOGIC_V2, Algorithm, entity_proxy, query_proxy
+from corridor.compliance.screening.matcher import (
+    DEFAULT_ALGORITHM,
+    LOGIC_V2,
+    Algorithm,
+    entity_proxy,
+    query_proxy,
+)
 from corridor.compliance.screening.model import (
     EntitySchema,
     ListedEntity,
@@ -24,6 +31,7 @@ from corridor.compliance.screening.model import (
 )
 
 _SCHEMAS = {schema.value: schema for schema in EntitySchema}
+_direct_ids = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +93,7 @@ def read_cross_script_pairs(path: Path) -> list[NamePair]:
 
 
 def pipeline_scores(
-    pairs: Sequence[NamePair], algorithm: Algorithm = LOGIC_V2, candidates: int = DEFAULT_CANDIDATES
+    pairs: Sequence[NamePair], algorithm: Algorithm = DEFAULT_ALGORITHM, candidates: int = DEFAULT_CANDIDATES
 ) -> list[float]:
     """Score of each pair through retrieval + scoring (0.0 when retrieval misses the candidate)."""
     entities = {pair.candidate: _entity(i, pair) for i, pair in enumerate(pairs)}
@@ -109,7 +117,8 @@ def direct_scores(pairs: Sequence[NamePair], algorithm: Algorithm = LOGIC_V2) ->
     """The scorer alone on each pair, no retrieval: the ceiling the pipeline is compared with."""
     scores = []
     for i, pair in enumerate(pairs):
-        candidate = entity_proxy(_entity(i, pair), f"direct-{i}")
+        # A fresh id per call: nomenklatura memoises name analysis by entity id.
+        candidate = entity_proxy(_entity(i, pair), f"direct-{next(_direct_ids)}")
         score, _ = algorithm.score(query_proxy(PartyQuery(pair.query, pair.schema)), candidate)
         scores.append(score)
     return scores

@@ -8,15 +8,17 @@ Identifier and wallet-address lookups are exact and bypass names entirely.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache, lru_cache
 
 from followthemoney import EntityProxy
 
 from corridor.compliance.screening.matcher import (
-    LOGIC_V2,
+    DEFAULT_ALGORITHM,
     Algorithm,
     entity_proxy,
     query_proxy,
@@ -37,6 +39,9 @@ from corridor.compliance.screening.model import (
     ScreeningResult,
     rank_key,
     validate_threshold,
+)
+from corridor.compliance.screening.model import (
+    entity_sha256 as content_sha256,
 )
 from corridor.compliance.screening.normalize import (
     make_identifier,
@@ -65,6 +70,7 @@ _ID_FAMILIES = (
 IDENTIFIER_MATCH_SCORE = 1.0
 _NAMES_SCORED = 3
 _PROXY_CACHE_SIZE = 200_000
+_INDEX_SERIALS = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,9 @@ class ScreeningIndex:
         self._proxies: dict[tuple[int, tuple[int, ...]], EntityProxy] = {}
         self._positions = {entry.ref: position for position, entry in enumerate(entries)}
         self._max_postings = max(50, int(len(entries) * _MAX_KEY_SHARE))
+        self._entity_hashes: dict[str, str] = {}
+        self._serial = next(_INDEX_SERIALS)
+        self._schemas = [entry.entity.schema for entry in entries]
         self.versions = versions
 
     @classmethod
@@ -134,7 +143,7 @@ class ScreeningIndex:
         threshold: float = DEFAULT_THRESHOLD,
         cutoff: float = DEFAULT_CUTOFF,
         limit: int = DEFAULT_LIMIT,
-        algorithm: Algorithm = LOGIC_V2,
+        algorithm: Algorithm = DEFAULT_ALGORITHM,
         candidates: int = DEFAULT_CANDIDATES,
     ) -> ScreeningResult:
         """Screen one party against every loaded list; candidates below `cutoff` are dropped."""
@@ -200,16 +209,28 @@ class ScreeningIndex:
                         token_hits[position] = weight
             for position, weight in token_hits.items():
                 totals[position] += weight
+        allowed = _compatible_schemas(schema)
+        schemas = self._schemas
         compatible = (
-            (weight, position)
-            for position, weight in totals.items()
-            if schemas_can_match(schema, self._entries[position].entity.schema)
+            (weight, position) for position, weight in totals.items() if schemas[position] in allowed
         )
         return [position for _, position in heapq.nlargest(candidates, compatible)]
+
+    def entry(self, position: int) -> IndexedEntity:
+        return self._entries[position]
 
     def entity(self, ref: str) -> ListedEntity | None:
         position = self._positions.get(ref)
         return None if position is None else self._entries[position].entity
+
+    def entity_sha256(self, ref: str) -> str:
+        """Content hash of the listed record `ref` (what a decision on a hit is bound to)."""
+        cached = self._entity_hashes.get(ref)
+        if cached is None:
+            entry = self._entries[self._positions[ref]]
+            cached = content_sha256(entry.source, entry.entity)
+            self._entity_hashes[ref] = cached
+        return cached
 
     def _identifier_hits(self, query: PartyQuery) -> dict[int, Identifier]:
         hits: dict[int, Identifier] = {}
@@ -278,8 +299,10 @@ class ScreeningIndex:
             if len(self._proxies) > _PROXY_CACHE_SIZE:
                 self._proxies.clear()
             # A distinct id per name subset: nomenklatura memoises name analysis by entity id.
+            # The index's serial too: a new list version may keep a record's id but change its names, and
+            # nomenklatura's memo would otherwise hand back the old version's names.
             suffix = "~" + ".".join(map(str, chosen)) if chosen else ""
-            proxy = entity_proxy(entity, self._entries[position].ref + suffix)
+            proxy = entity_proxy(entity, f"{self._entries[position].ref}{suffix}@{self._serial}")
             self._proxies[cache_key] = proxy
         return proxy
 
@@ -299,8 +322,18 @@ def _entity_keys(entity: ListedEntity) -> set[str]:
 
 
 def _name_overlap(name: str, key_weights: list[dict[str, float]]) -> float:
-    keys = set().union(*name_keys([name]).values())
+    keys = _name_key_set(name)
     return sum(max((w for k, w in weights.items() if k in keys), default=0.0) for weights in key_weights)
+
+
+@lru_cache(maxsize=131072)
+def _name_key_set(name: str) -> frozenset[str]:
+    return frozenset().union(*name_keys([name]).values())
+
+
+@cache
+def _compatible_schemas(schema: EntitySchema) -> frozenset[EntitySchema]:
+    return frozenset(candidate for candidate in EntitySchema if schemas_can_match(schema, candidate))
 
 
 def _by_address(addresses: dict[tuple[str, str], tuple[int, ...]]) -> dict[str, tuple[int, ...]]:

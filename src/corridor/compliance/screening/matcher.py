@@ -25,6 +25,7 @@ from corridor.compliance.screening.model import (
     NameKind,
     PartyQuery,
 )
+from corridor.compliance.screening.names import LogicV2Names, model_version
 
 _NAME_PROPERTY = {NameKind.PRIMARY: "name", NameKind.ALIAS: "alias", NameKind.WEAK: "weakAlias"}
 _ID_PROPERTY = {
@@ -50,7 +51,8 @@ class Algorithm:
 
     @property
     def version(self) -> str:
-        return f"nomenklatura-{version('nomenklatura')}"
+        base = f"nomenklatura-{_nomenklatura_version()}"
+        return f"{base}+names-{model_version()}" if self.matcher is LogicV2Names else base
 
     def score(
         self, query: EntityProxy, candidate: EntityProxy
@@ -75,13 +77,22 @@ class Algorithm:
 
 
 @cache
+def _nomenklatura_version() -> str:
+    # Reading package metadata costs about a millisecond: more than retrieving candidates.
+    return version("nomenklatura")
+
+
+@cache
 def _default_config(name: str) -> ScoringConfig:
     return ALGORITHMS[name].matcher.default_config()
 
 
 LOGIC_V2 = Algorithm(name=LogicV2.NAME, matcher=LogicV2)
 NAME_BASED = Algorithm(name=NameMatcher.NAME, matcher=NameMatcher)
-ALGORITHMS = {algorithm.name: algorithm for algorithm in (LOGIC_V2, NAME_BASED)}
+LOGIC_V2_NAMES = Algorithm(name=LogicV2Names.NAME, matcher=LogicV2Names)
+ALGORITHMS = {algorithm.name: algorithm for algorithm in (LOGIC_V2, NAME_BASED, LOGIC_V2_NAMES)}
+DEFAULT_ALGORITHM = LOGIC_V2_NAMES
+"""What screenings use: logic-v2 with the learned name comparator (see names.py and the benchmark)."""
 
 _query_ids: Iterator[int] = itertools.count()
 

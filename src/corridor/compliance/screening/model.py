@@ -7,6 +7,7 @@ neutral shape so that the index, the diff and the persistence layer never care w
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -320,3 +321,143 @@ def rank_key(candidate: Candidate) -> tuple[bool, float, str]:
 def validate_threshold(threshold: float, cutoff: float) -> None:
     if not 0.0 <= cutoff <= threshold <= 1.0:
         raise ValueError(f"need 0 <= cutoff ({cutoff}) <= threshold ({threshold}) <= 1")
+
+
+# --- decisions, alerts and standing --------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    TRUE_MATCH = "true_match"
+    FALSE_POSITIVE = "false_positive"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Standing(StrEnum):
+    """Where a screened subject stands now: the gate's answer for it."""
+
+    CLEAR = "clear"
+    HIT = "hit"
+    PENDING = "pending"
+
+
+def canonical_sha256(data: object) -> str:
+    """SHA-256 of canonical JSON (sorted keys, no spaces, UTF-8): stable across processes and databases."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return sha256_hex(text.encode("utf-8"))
+
+
+def entity_sha256(source: str, entity: ListedEntity) -> str:
+    """Content hash of a listed record, insensitive to the order the list happens to print its parts in.
+
+    A false-positive decision holds for this hash only: any change to the record (a new alias, a new
+    identifier, a corrected birth date) makes the pair new again and the hit comes back.
+    """
+    return canonical_sha256(
+        {
+            "source": source,
+            "list_id": entity.list_id,
+            "schema": entity.schema.value,
+            "names": sorted([n.value, n.kind.value] for n in entity.names),
+            "identifiers": sorted(
+                [i.scheme.value, i.value, i.asset or "", i.country or ""] for i in entity.identifiers
+            ),
+            "countries": sorted(entity.countries),
+            "birth_dates": sorted(entity.birth_dates),
+            "programs": sorted(entity.programs),
+            "gender": entity.gender,
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PairKey:
+    """What a decision is about: one subject's data (as queried) against one listed record's content."""
+
+    subject: str
+    query_sha256: str
+    entity_ref: str
+    entity_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedPair:
+    key: PairKey
+    caption: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRef:
+    id: str
+    verdict: Verdict
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class StandingResult:
+    status: Standing
+    reason: str
+    escalated: bool
+    """An open alert or a confirmed match: news the caller's own record cannot already reflect."""
+    unresolved: tuple[MatchedPair, ...] = ()
+    confirmed: tuple[MatchedPair, ...] = ()
+    suppressed: tuple[MatchedPair, ...] = ()
+
+
+def decide_standing(
+    screened: bool,
+    matches: Iterable[MatchedPair],
+    decisions: Mapping[PairKey, DecisionRef],
+    open_alerts: Iterable[str],
+    threshold: str = "",
+) -> StandingResult:
+    """The gate's answer for a subject from its latest screening's matches, the latest decision on each
+    pair and the subject's open alerts. A false positive clears only its exact pair; a true match and an
+    open alert keep the subject blocked until an officer decides."""
+    if not screened:
+        return StandingResult(Standing.PENDING, "no sanctions list loaded", escalated=False)
+    unresolved, confirmed, suppressed = [], [], []
+    for match in matches:
+        decision = decisions.get(match.key)
+        if decision is None:
+            unresolved.append(match)
+        elif decision.verdict is Verdict.TRUE_MATCH:
+            confirmed.append(match)
+        else:
+            suppressed.append(match)
+    alerts = sorted(open_alerts)
+    reason = _standing_reason(unresolved, confirmed, suppressed, alerts, threshold)
+    hit = bool(unresolved or confirmed or alerts)
+    return StandingResult(
+        Standing.HIT if hit else Standing.CLEAR,
+        reason,
+        escalated=bool(confirmed or alerts),
+        unresolved=tuple(unresolved),
+        confirmed=tuple(confirmed),
+        suppressed=tuple(suppressed),
+    )
+
+
+def _standing_reason(
+    unresolved: list[MatchedPair],
+    confirmed: list[MatchedPair],
+    suppressed: list[MatchedPair],
+    alerts: list[str],
+    threshold: str,
+) -> str:
+    if confirmed:
+        top = confirmed[0]
+        return f"confirmed match of {top.caption} ({top.key.entity_ref})"
+    if alerts:
+        return f"open alert {alerts[0]}" + (f" and {len(alerts) - 1} more" if len(alerts) > 1 else "")
+    if unresolved:
+        top = max(unresolved, key=lambda m: m.score)
+        return f"matches {top.caption} ({top.key.entity_ref}, score {top.score})"
+    if suppressed:
+        names = ", ".join(sorted({m.key.entity_ref for m in suppressed}))
+        return f"matches decided false positive: {names}"
+    return f"no match at or above threshold {threshold}".rstrip()

@@ -2,8 +2,14 @@
 
 A loaded list is stored whole (entities as JSON), so the in-process :class:`ScreeningIndex` can be rebuilt
 from the database alone; the index is cached under the set of current list-version ids and rebuilt only
-when that set changes. ``*_in`` functions run inside the caller's transaction (the gate uses them).
-With no list loaded they return None: the gate answers ``pending``, never ``clear``.
+when that set changes. ``*_in`` functions run inside the caller's transaction.
+
+Two kinds of screening are recorded. Ad-hoc ones (API, CLI) change nothing but the record. The gate's
+(``screen_subject_*_in``) are *tracked*: the subject and its query are remembered in
+``screening_subjects`` (even while no list is loaded, so that the first list load screens it), and its
+standing is recomputed from the latest screening, the officers' decisions on its hits and its open alerts
+(``settle_subject_in``). Every candidate at or above the threshold carries the hash of the listed record
+it matched, which is what a decision binds to (see ``review``).
 """
 
 from __future__ import annotations
@@ -25,12 +31,23 @@ from corridor.compliance.screening.index import (
     ScreeningIndex,
 )
 from corridor.compliance.screening.model import (
+    AlertStatus,
     Candidate,
+    DecisionRef,
+    EntitySchema,
+    Identifier,
+    IdScheme,
     ListDelta,
     ListSnapshot,
+    MatchedPair,
+    PairKey,
     PartyQuery,
     ScreeningResult,
+    Standing,
+    StandingResult,
     apply_delta,
+    canonical_sha256,
+    decide_standing,
     diff,
     make_snapshot,
 )
@@ -154,7 +171,9 @@ def index_in(session: Session) -> tuple[ScreeningIndex, list[store.StoredListVer
 # --- screening ----------------------------------------------------------------------------------------
 
 
-def _candidate_json(candidate: Candidate, version_ids: dict[str, str]) -> dict[str, Any]:
+def _candidate_json(
+    candidate: Candidate, version_ids: dict[str, str], index: ScreeningIndex, threshold: float
+) -> dict[str, Any]:
     ident = candidate.matched_identifier
     return {
         "entity_ref": candidate.entity_ref,
@@ -164,6 +183,8 @@ def _candidate_json(candidate: Candidate, version_ids: dict[str, str]) -> dict[s
         "schema": candidate.schema.value,
         "caption": candidate.caption,
         "score": round(candidate.score, 4),
+        "match": candidate.score >= threshold or candidate.matched_by_identifier,
+        "entity_sha256": index.entity_sha256(candidate.entity_ref),
         "matched_identifier": None if ident is None else {"scheme": ident.scheme.value, "value": ident.value},
         "features": [
             {
@@ -184,34 +205,134 @@ def query_json(query: PartyQuery) -> dict[str, Any]:
         "schema": query.schema.value,
         "aliases": list(query.aliases),
         "countries": list(query.countries),
-        "identifiers": [{"scheme": i.scheme.value, "value": i.value} for i in query.identifiers],
+        "identifiers": [
+            {"scheme": i.scheme.value, "value": i.value, "asset": i.asset, "country": i.country}
+            for i in query.identifiers
+        ],
         "birth_date": query.birth_date,
+        "gender": query.gender,
     }
+
+
+def query_from_json(data: dict[str, Any]) -> PartyQuery:
+    """The query a subject was last screened with, as stored; re-screening asks it again."""
+    return PartyQuery(
+        name=data["name"],
+        schema=EntitySchema(data["schema"]),
+        aliases=tuple(data.get("aliases", ())),
+        identifiers=tuple(
+            Identifier(IdScheme(i["scheme"]), i["value"], i.get("asset"), i.get("country"))
+            for i in data.get("identifiers", ())
+        ),
+        countries=tuple(data.get("countries", ())),
+        birth_date=data.get("birth_date"),
+        gender=data.get("gender"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """What one run of the matcher found, before decisions are applied and anything is recorded."""
+
+    kind: str
+    query: dict[str, Any]
+    algorithm: tuple[str, str]
+    threshold: float
+    candidates: list[dict[str, Any]]
+
+
+def _find_party(
+    index: ScreeningIndex,
+    versions: list[store.StoredListVersion],
+    query: PartyQuery,
+    threshold: float = DEFAULT_THRESHOLD,
+    cutoff: float = DEFAULT_CUTOFF,
+    limit: int = DEFAULT_LIMIT,
+) -> _Found:
+    try:
+        result = index.screen(query, threshold=threshold, cutoff=cutoff, limit=limit)
+    except ValueError as error:
+        raise ValidationFailed("screening.invalid_query", str(error)) from None
+    by_source = {v.source: v.id for v in versions}
+    candidates = [_candidate_json(c, by_source, index, threshold) for c in result.candidates]
+    algorithm = (result.algorithm, result.algorithm_version)
+    return _Found("party", query_json(query), algorithm, threshold, candidates)
+
+
+def _find_address(
+    index: ScreeningIndex, versions: list[store.StoredListVersion], address: str, asset: str | None
+) -> _Found:
+    by_source = {v.source: v.id for v in versions}
+    candidates: list[dict[str, Any]] = [
+        {
+            "entity_ref": h.entity_ref,
+            "source": h.source,
+            "list_version_id": by_source.get(h.source),
+            "list_id": h.list_id,
+            "caption": h.caption,
+            "score": 1.0,
+            "match": True,
+            "entity_sha256": index.entity_sha256(h.entity_ref),
+            "matched_identifier": {"scheme": "crypto", "asset": h.asset, "value": h.address},
+            "features": [],
+        }
+        for h in index.screen_address(address, asset)
+    ]
+    return _Found("address", {"address": address, "asset": asset}, ("exact-address", "1"), 1.0, candidates)
+
+
+def _threshold_text(threshold: float) -> str:
+    return f"{threshold:.2f}"
+
+
+def latest_decisions(session: Session, subject: str) -> dict[PairKey, DecisionRef]:
+    """The decision in force on each pair of the subject: a later decision on a pair replaces earlier ones."""
+    return {d.key: DecisionRef(d.id, d.verdict, d.actor) for d in store.decisions_of(session, subject)}
+
+
+def matched_pairs(subject: str, query: dict[str, Any], candidates: list[dict[str, Any]]) -> list[MatchedPair]:
+    query_sha = canonical_sha256(query)
+    return [
+        MatchedPair(
+            PairKey(subject, query_sha, c["entity_ref"], c["entity_sha256"]), c["caption"], c["score"]
+        )
+        for c in candidates
+        if c.get("match") and c.get("entity_sha256")
+    ]
 
 
 def _record(
     session: Session,
     actor: str,
-    kind: str,
     subject: str,
-    query: dict[str, Any],
+    found: _Found,
     versions: list[store.StoredListVersion],
-    algorithm: tuple[str, str],
-    threshold: float,
-    candidates: list[dict[str, Any]],
-    hit: bool,
-) -> store.StoredScreening:
+    tracked: bool,
+) -> tuple[store.StoredScreening, StandingResult]:
+    """Apply the decisions in force to what was found, then store the screening and its registry entry."""
+    decisions = latest_decisions(session, subject)
+    for candidate in found.candidates:
+        if candidate["match"]:
+            key = PairKey(
+                subject, canonical_sha256(found.query), candidate["entity_ref"], candidate["entity_sha256"]
+            )
+            ref = decisions.get(key)
+            candidate["decision"] = None if ref is None else {"id": ref.id, "verdict": ref.verdict.value}
+    threshold = _threshold_text(found.threshold)
+    own = decide_standing(
+        True, matched_pairs(subject, found.query, found.candidates), decisions, (), threshold
+    )
     screening = store.StoredScreening(
         id=f"scr_{uuid.uuid4().hex}",
-        kind=kind,
+        kind=found.kind,
         subject=subject,
-        query=query,
+        query=found.query,
         list_version_ids=[v.id for v in versions],
-        algorithm=algorithm[0],
-        algorithm_version=algorithm[1],
-        threshold=f"{threshold:.2f}",
-        candidates=candidates,
-        outcome=OUTCOME_HIT if hit else OUTCOME_CLEAR,
+        algorithm=found.algorithm[0],
+        algorithm_version=found.algorithm[1],
+        threshold=threshold,
+        candidates=found.candidates,
+        outcome=OUTCOME_HIT if own.status is Standing.HIT else OUTCOME_CLEAR,
         actor=actor,
         created_at=utc_now().isoformat(),
     )
@@ -222,17 +343,19 @@ def _record(
         "screening.performed",
         f"screening:{screening.id}",
         {
-            "kind": kind,
+            "kind": found.kind,
             "subject": subject,
+            "tracked": tracked,
             "outcome": screening.outcome,
             "list_version_ids": screening.list_version_ids,
             "algorithm": screening.algorithm,
             "algorithm_version": screening.algorithm_version,
             "threshold": screening.threshold,
-            "top_score": None if not candidates else str(candidates[0]["score"]),
+            "top_score": None if not found.candidates else str(found.candidates[0]["score"]),
+            "suppressed": sorted(m.key.entity_ref for m in own.suppressed),
         },
     )
-    return screening
+    return screening, own
 
 
 def is_hit(result: ScreeningResult) -> bool:
@@ -248,71 +371,171 @@ def screen_party_in(
     cutoff: float = DEFAULT_CUTOFF,
     limit: int = DEFAULT_LIMIT,
 ) -> store.StoredScreening | None:
-    """Screen and record inside the caller's transaction; None when no list is loaded."""
+    """Screen and record inside the caller's transaction (an ad-hoc screening: no subject is tracked and
+    no standing changes); None when no list is loaded."""
     built = index_in(session)
     if built is None:
         return None
     index, versions = built
-    try:
-        result = index.screen(query, threshold=threshold, cutoff=cutoff, limit=limit)
-    except ValueError as error:
-        raise ValidationFailed("screening.invalid_query", str(error)) from None
-    by_source = {v.source: v.id for v in versions}
-    candidates = [_candidate_json(c, by_source) for c in result.candidates]
-    algorithm = (result.algorithm, result.algorithm_version)
-    return _record(
-        session,
-        actor,
-        "party",
-        subject,
-        query_json(query),
-        versions,
-        algorithm,
-        threshold,
-        candidates,
-        is_hit(result),
-    )
+    found = _find_party(index, versions, query, threshold, cutoff, limit)
+    return _record(session, actor, subject, found, versions, tracked=False)[0]
 
 
 def screen_address_in(
     session: Session, actor: str, subject: str, address: str, asset: str | None = "BTC"
 ) -> store.StoredScreening | None:
-    """Exact address lookup, recorded; None when no list is loaded."""
+    """Exact address lookup, recorded (ad hoc, like :func:`screen_party_in`); None when no list is loaded."""
     built = index_in(session)
     if built is None:
         return None
     index, versions = built
-    hits = index.screen_address(address, asset)
-    by_source = {v.source: v.id for v in versions}
-    candidates: list[dict[str, Any]] = [
-        {
-            "entity_ref": h.entity_ref,
-            "source": h.source,
-            "list_version_id": by_source.get(h.source),
-            "list_id": h.list_id,
-            "caption": h.caption,
-            "score": 1.0,
-            "matched_identifier": {"scheme": "crypto", "asset": h.asset, "value": h.address},
-            "features": [],
-        }
-        for h in hits
-    ]
+    found = _find_address(index, versions, address, asset)
+    return _record(session, actor, subject, found, versions, tracked=False)[0]
+
+
+# --- tracked subjects: what the gate screens, re-screening re-asks and decisions apply to ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectOutcome:
+    """The gate's answer for one subject: its standing after this screening, and the screening."""
+
+    subject: str
+    standing: StandingResult
+    screening: store.StoredScreening | None
+    new_alerts: tuple[store.StoredAlert, ...] = ()
+
+
+def screen_subject_party_in(session: Session, actor: str, subject: str, query: PartyQuery) -> SubjectOutcome:
+    """The gate's screening of a party: tracked under ``subject``, its standing updated, in the caller's
+    transaction. With no list loaded the subject is still remembered (pending), so the first list load
+    screens it."""
+    return _screen_subject_in(session, actor, subject, "party", query_json(query), raise_alerts=False)
+
+
+def screen_subject_address_in(
+    session: Session, actor: str, subject: str, address: str, asset: str | None
+) -> SubjectOutcome:
     query = {"address": address, "asset": asset}
-    return _record(
+    return _screen_subject_in(session, actor, subject, "address", query, raise_alerts=False)
+
+
+def _screen_subject_in(
+    session: Session, actor: str, subject: str, kind: str, query: dict[str, Any], raise_alerts: bool
+) -> SubjectOutcome:
+    now = utc_now().isoformat()
+    query_sha = canonical_sha256(query)
+    row = store.lock_subject(session, subject, kind, query, query_sha, now)
+    previous = _previous_matches(session, row) if raise_alerts else set()
+    store.update_subject(session, subject, {"kind": kind, "query": query, "query_sha256": query_sha})
+    built = index_in(session)
+    if built is None:
+        return SubjectOutcome(subject, settle_subject_in(session, subject), None)
+    index, versions = built
+    if kind == "party":
+        found = _find_party(index, versions, query_from_json(query))
+    else:
+        found = _find_address(index, versions, query["address"], query.get("asset"))
+    screening, own = _record(session, actor, subject, found, versions, tracked=True)
+    store.update_subject(session, subject, {"last_screening_id": screening.id})
+    alerts: list[store.StoredAlert] = []
+    if raise_alerts:
+        open_keys = {a.key for a in store.open_alerts_of(session, subject)}
+        for match in own.unresolved:
+            if match.key not in previous and match.key not in open_keys:
+                alerts.append(_raise_alert(session, actor, screening, match, now))
+    return SubjectOutcome(subject, settle_subject_in(session, subject), screening, tuple(alerts))
+
+
+def _previous_matches(session: Session, row: store.StoredSubject) -> set[PairKey]:
+    """The pairs the subject's last screening already matched: a re-screen alerts only on the others."""
+    if row.last_screening_id is None:
+        return set()
+    previous = store.get_screening(session, row.last_screening_id)
+    if previous is None:
+        return set()
+    return {m.key for m in matched_pairs(row.subject, previous.query, previous.candidates)}
+
+
+def _raise_alert(
+    session: Session, actor: str, screening: store.StoredScreening, match: MatchedPair, now: str
+) -> store.StoredAlert:
+    candidate = next(c for c in screening.candidates if c["entity_ref"] == match.key.entity_ref)
+    alert = store.StoredAlert(
+        id=f"alr_{uuid.uuid4().hex}",
+        subject=screening.subject,
+        screening_id=screening.id,
+        key=match.key,
+        caption=match.caption,
+        score=str(match.score),
+        list_version_id=candidate.get("list_version_id"),
+        status=AlertStatus.OPEN,
+        raised_at=now,
+        raised_by=actor,
+    )
+    store.insert_alert(session, alert)
+    registry.append(
         session,
         actor,
-        "address",
-        subject,
-        query,
-        versions,
-        ("exact-address", "1"),
-        1.0,
-        candidates,
-        bool(hits),
+        "screening.alert_raised",
+        f"screening_alert:{alert.id}",
+        {
+            "subject": alert.subject,
+            "screening_id": alert.screening_id,
+            "entity_ref": alert.key.entity_ref,
+            "entity_sha256": alert.key.entity_sha256,
+            "query_sha256": alert.key.query_sha256,
+            "caption": alert.caption,
+            "score": alert.score,
+            "list_version_id": alert.list_version_id,
+        },
     )
+    return alert
 
 
-def _no_list() -> Unavailable:
+def settle_subject_in(session: Session, subject: str) -> StandingResult:
+    """Recompute and store the subject's standing from its last screening, decisions and open alerts."""
+    row = store.get_subject(session, subject)
+    if row is None:
+        raise NotFound("screening.subject_not_found", f"{subject} has never been screened by the gate")
+    screening = store.get_screening(session, row.last_screening_id) if row.last_screening_id else None
+    if screening is None:
+        standing = decide_standing(False, (), {}, ())
+    else:
+        standing = decide_standing(
+            True,
+            matched_pairs(subject, screening.query, screening.candidates),
+            latest_decisions(session, subject),
+            [a.id for a in store.open_alerts_of(session, subject)],
+            screening.threshold,
+        )
+    store.update_subject(
+        session,
+        subject,
+        {
+            "status": standing.status.value,
+            "escalated": standing.escalated,
+            "reason": standing.reason,
+            "updated_at": utc_now().isoformat(),
+        },
+    )
+    return standing
+
+
+def rescreen_subject_in(session: Session, actor: str, row: store.StoredSubject) -> SubjectOutcome:
+    """Ask the subject's last query again against the current lists; new matches become alerts."""
+    return _screen_subject_in(session, actor, row.subject, row.kind, row.query, raise_alerts=True)
+
+
+def standings_in(session: Session, subjects: list[str]) -> dict[str, store.StoredSubject]:
+    """The stored standing of each subject the gate has screened (unknown subjects are left out)."""
+    return store.subjects_by_name(session, subjects)
+
+
+# --- ad-hoc use cases ----------------------------------------------------------------------------------
+
+
+def no_list() -> Unavailable:
     return Unavailable(
         "screening.no_list_loaded", "no sanctions list is loaded: load one with `corridor lists load`"
     )
@@ -334,7 +557,7 @@ def screen(
         for query in queries:
             recorded = screen_party_in(session, principal.actor, subject, query, threshold, cutoff, limit)
             if recorded is None:
-                raise _no_list()
+                raise no_list()
             views.append(view(session, recorded))
         return views
 
@@ -346,7 +569,7 @@ def screen_address(
     with db.transaction() as session:
         recorded = screen_address_in(session, principal.actor, subject, address, asset)
         if recorded is None:
-            raise _no_list()
+            raise no_list()
         return view(session, recorded)
 
 

@@ -1,4 +1,5 @@
-"""Tables and queries of screening: list versions, the entities of each version (JSON), screenings."""
+"""Tables and queries of screening: list versions, their entities (JSON), screenings, screened subjects,
+decisions on hits and alerts raised by re-screening."""
 
 from __future__ import annotations
 
@@ -15,19 +16,26 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from corridor.compliance.screening.model import (
+    AlertStatus,
     EntitySchema,
     Identifier,
     IdScheme,
     ListedEntity,
     ListedName,
     NameKind,
+    PairKey,
+    Standing,
+    Verdict,
 )
 from corridor.db import metadata
 
@@ -278,3 +286,381 @@ def get_screening(session: Session, screening_id: str) -> StoredScreening | None
         actor=row.actor,
         created_at=row.created_at,
     )
+
+
+# --- screened subjects, decisions, alerts ---------------------------------------------------------------
+
+subjects = Table(
+    "screening_subjects",
+    metadata,
+    Column("subject", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("query_sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("escalated", Boolean, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("last_screening_id", String(64), nullable=True),
+    Column("first_seen_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+decisions = Table(
+    "screening_decisions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("subject", String(200), nullable=False, index=True),
+    Column("screening_id", String(64), ForeignKey("screening_screenings.id"), nullable=False),
+    Column("entity_ref", String(300), nullable=False),
+    Column("query_sha256", String(64), nullable=False),
+    Column("entity_sha256", String(64), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("officer_name", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+)
+
+alerts = Table(
+    "screening_alerts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("subject", String(200), nullable=False, index=True),
+    Column("screening_id", String(64), ForeignKey("screening_screenings.id"), nullable=False),
+    Column("entity_ref", String(300), nullable=False),
+    Column("caption", Text, nullable=False),
+    Column("score", String(16), nullable=False),
+    Column("query_sha256", String(64), nullable=False),
+    Column("entity_sha256", String(64), nullable=False),
+    Column("list_version_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("raised_at", String(32), nullable=False),
+    Column("raised_by", String(100), nullable=False),
+    Column("decision_id", String(64), nullable=True),
+    Column("resolved_at", String(32), nullable=True),
+    Column("resolved_by", String(100), nullable=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSubject:
+    subject: str
+    kind: str
+    query: dict[str, Any]
+    query_sha256: str
+    status: str
+    escalated: bool
+    reason: str
+    last_screening_id: str | None
+    first_seen_at: str
+    updated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "kind": self.kind,
+            "query": self.query,
+            "status": self.status,
+            "escalated": self.escalated,
+            "reason": self.reason,
+            "last_screening_id": self.last_screening_id,
+            "first_seen_at": self.first_seen_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDecision:
+    id: str
+    subject: str
+    screening_id: str
+    key: PairKey
+    verdict: Verdict
+    reason: str
+    actor: str
+    officer_name: str
+    created_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subject": self.subject,
+            "screening_id": self.screening_id,
+            "entity_ref": self.key.entity_ref,
+            "query_sha256": self.key.query_sha256,
+            "entity_sha256": self.key.entity_sha256,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "decided_by": self.actor,
+            "officer_name": self.officer_name,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    id: str
+    subject: str
+    screening_id: str
+    key: PairKey
+    caption: str
+    score: str
+    list_version_id: str | None
+    status: AlertStatus
+    raised_at: str
+    raised_by: str
+    decision_id: str | None = None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "subject": self.subject,
+            "screening_id": self.screening_id,
+            "entity_ref": self.key.entity_ref,
+            "entity_sha256": self.key.entity_sha256,
+            "query_sha256": self.key.query_sha256,
+            "caption": self.caption,
+            "score": self.score,
+            "list_version_id": self.list_version_id,
+            "status": self.status.value,
+            "raised_at": self.raised_at,
+            "raised_by": self.raised_by,
+            "decision_id": self.decision_id,
+            "resolved_at": self.resolved_at,
+            "resolved_by": self.resolved_by,
+        }
+
+
+def _subject(row: Any) -> StoredSubject:
+    return StoredSubject(
+        subject=row.subject,
+        kind=row.kind,
+        query=json.loads(row.query),
+        query_sha256=row.query_sha256,
+        status=row.status,
+        escalated=bool(row.escalated),
+        reason=row.reason,
+        last_screening_id=row.last_screening_id,
+        first_seen_at=row.first_seen_at,
+        updated_at=row.updated_at,
+    )
+
+
+def lock_subject(
+    session: Session, subject: str, kind: str, query: dict[str, Any], query_sha256: str, now: str
+) -> StoredSubject:
+    """The subject's row, created on first sight and locked for this transaction.
+
+    Insert-if-absent first, so two transactions seeing a new subject at once do not both insert it.
+    """
+    values = {
+        "subject": subject,
+        "kind": kind,
+        "query": _json(query),
+        "query_sha256": query_sha256,
+        "status": Standing.PENDING.value,
+        "escalated": False,
+        "reason": "not screened yet",
+        "last_screening_id": None,
+        "first_seen_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert_new = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert_new(subjects).values(**values).on_conflict_do_nothing(index_elements=["subject"]))
+    row = session.execute(select(subjects).where(subjects.c.subject == subject).with_for_update()).one()
+    return _subject(row)
+
+
+def lock_existing_subject(session: Session, subject: str) -> StoredSubject | None:
+    row = session.execute(select(subjects).where(subjects.c.subject == subject).with_for_update()).first()
+    return _subject(row) if row is not None else None
+
+
+def update_subject(session: Session, subject: str, values: dict[str, Any]) -> None:
+    if "query" in values:
+        values = {**values, "query": _json(values["query"])}
+    session.execute(update(subjects).where(subjects.c.subject == subject).values(**values))
+
+
+def get_subject(session: Session, subject: str) -> StoredSubject | None:
+    row = session.execute(select(subjects).where(subjects.c.subject == subject)).first()
+    return _subject(row) if row is not None else None
+
+
+def subjects_by_name(session: Session, names: Sequence[str]) -> dict[str, StoredSubject]:
+    found: dict[str, StoredSubject] = {}
+    wanted = list(dict.fromkeys(names))
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(select(subjects).where(subjects.c.subject.in_(wanted[start : start + 500])))
+        found.update((row.subject, _subject(row)) for row in rows)
+    return found
+
+
+def subject_names(session: Session) -> list[str]:
+    return list(session.execute(select(subjects.c.subject).order_by(subjects.c.subject)).scalars())
+
+
+def list_subjects(session: Session, status: str | None, limit: int) -> list[StoredSubject]:
+    query = select(subjects).order_by(subjects.c.subject).limit(limit)
+    if status is not None:
+        query = query.where(subjects.c.status == status)
+    return [_subject(row) for row in session.execute(query)]
+
+
+def _decision(row: Any) -> StoredDecision:
+    return StoredDecision(
+        id=row.id,
+        subject=row.subject,
+        screening_id=row.screening_id,
+        key=PairKey(row.subject, row.query_sha256, row.entity_ref, row.entity_sha256),
+        verdict=Verdict(row.verdict),
+        reason=row.reason,
+        actor=row.actor,
+        officer_name=row.officer_name,
+        created_at=row.created_at,
+    )
+
+
+def insert_decision(session: Session, decision: StoredDecision) -> None:
+    seq = session.execute(
+        select(func.coalesce(func.max(decisions.c.seq), 0)).where(decisions.c.subject == decision.subject)
+    ).scalar_one()
+    session.execute(
+        insert(decisions).values(
+            id=decision.id,
+            subject=decision.subject,
+            screening_id=decision.screening_id,
+            entity_ref=decision.key.entity_ref,
+            query_sha256=decision.key.query_sha256,
+            entity_sha256=decision.key.entity_sha256,
+            verdict=decision.verdict.value,
+            reason=decision.reason,
+            actor=decision.actor,
+            officer_name=decision.officer_name,
+            created_at=decision.created_at,
+            seq=int(seq) + 1,
+        )
+    )
+
+
+def decisions_of(session: Session, subject: str) -> list[StoredDecision]:
+    """Every decision on the subject, oldest first (so a later decision on a pair replaces an earlier one)."""
+    rows = session.execute(select(decisions).where(decisions.c.subject == subject).order_by(decisions.c.seq))
+    return [_decision(row) for row in rows]
+
+
+def list_decisions(
+    session: Session, subject: str | None, screening_id: str | None, limit: int
+) -> list[StoredDecision]:
+    query = select(decisions).order_by(decisions.c.created_at.desc(), decisions.c.id).limit(limit)
+    if subject is not None:
+        query = query.where(decisions.c.subject == subject)
+    if screening_id is not None:
+        query = query.where(decisions.c.screening_id == screening_id)
+    return [_decision(row) for row in session.execute(query)]
+
+
+def get_decision(session: Session, decision_id: str) -> StoredDecision | None:
+    row = session.execute(select(decisions).where(decisions.c.id == decision_id)).first()
+    return _decision(row) if row is not None else None
+
+
+def _alert(row: Any) -> StoredAlert:
+    return StoredAlert(
+        id=row.id,
+        subject=row.subject,
+        screening_id=row.screening_id,
+        key=PairKey(row.subject, row.query_sha256, row.entity_ref, row.entity_sha256),
+        caption=row.caption,
+        score=row.score,
+        list_version_id=row.list_version_id,
+        status=AlertStatus(row.status),
+        raised_at=row.raised_at,
+        raised_by=row.raised_by,
+        decision_id=row.decision_id,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+    )
+
+
+def insert_alert(session: Session, alert: StoredAlert) -> None:
+    session.execute(
+        insert(alerts).values(
+            id=alert.id,
+            subject=alert.subject,
+            screening_id=alert.screening_id,
+            entity_ref=alert.key.entity_ref,
+            caption=alert.caption,
+            score=alert.score,
+            query_sha256=alert.key.query_sha256,
+            entity_sha256=alert.key.entity_sha256,
+            list_version_id=alert.list_version_id,
+            status=alert.status.value,
+            raised_at=alert.raised_at,
+            raised_by=alert.raised_by,
+        )
+    )
+
+
+def get_alert(session: Session, alert_id: str, for_update: bool = False) -> StoredAlert | None:
+    query = select(alerts).where(alerts.c.id == alert_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    return _alert(row) if row is not None else None
+
+
+def open_alerts_of(session: Session, subject: str) -> list[StoredAlert]:
+    rows = session.execute(
+        select(alerts)
+        .where(alerts.c.subject == subject, alerts.c.status == AlertStatus.OPEN.value)
+        .order_by(alerts.c.raised_at, alerts.c.id)
+    )
+    return [_alert(row) for row in rows]
+
+
+def list_alerts(
+    session: Session, status: AlertStatus | None, subject: str | None, limit: int
+) -> list[StoredAlert]:
+    query = select(alerts).order_by(alerts.c.raised_at.desc(), alerts.c.id).limit(limit)
+    if status is not None:
+        query = query.where(alerts.c.status == status.value)
+    if subject is not None:
+        query = query.where(alerts.c.subject == subject)
+    return [_alert(row) for row in session.execute(query)]
+
+
+def resolve_alerts(session: Session, ids: Sequence[str], decision_id: str, actor: str, now: str) -> None:
+    if not ids:
+        return
+    session.execute(
+        update(alerts)
+        .where(alerts.c.id.in_(list(ids)), alerts.c.status == AlertStatus.OPEN.value)
+        .values(
+            status=AlertStatus.RESOLVED.value, decision_id=decision_id, resolved_at=now, resolved_by=actor
+        )
+    )
+
+
+def screening_ids_of(session: Session, subject: str) -> list[str]:
+    rows = session.execute(
+        select(screenings.c.id).where(screenings.c.subject == subject).order_by(screenings.c.created_at)
+    )
+    return list(rows.scalars())
+
+
+def entity_data(session: Session, version_id: str, list_id: str) -> ListedEntity | None:
+    row = session.execute(
+        select(list_entities.c.data).where(
+            list_entities.c.version_id == version_id, list_entities.c.list_id == list_id
+        )
+    ).first()
+    return entity_from_json(row.data) if row is not None else None
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,326 @@
+"""A learned name comparator on top of logic-v2's name alignment (``logic-v2+names``).
+
+logic-v2 aligns the parts of two names (symbols such as known given names and legal forms, literal and
+fuzzy matches, parts left over on either side) and sums the alignment into one score with fixed weights.
+That sum cannot tell a typo ("Tim Cock" / "Tim Cook": one fuzzy part rejected) from a different person
+("… Hasan al-Mosuli" / "… Hasan al-Tikriti": one part unmatched on each side), so its score is the same
+for both and no threshold separates them. Here the alignment is described by a few counts and string
+similarities (``pair_features``) and a logistic regression, trained on pairs drawn from the sanctions
+lists themselves (see ``training``), turns them into the name score. Identifiers, dates, countries and
+every other logic-v2 feature are kept as they are.
+
+The model is stored as plain JSON (``data/name_model.json``) and evaluated here without scikit-learn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from followthemoney import model
+from followthemoney.names import schema_type_tag
+from followthemoney.proxy import E
+from nomenklatura.matching import LogicV2
+from nomenklatura.matching.logic_v2.names.analysis import (
+    entity_names,
+    entity_names_consolidated,
+    names_product,
+)
+from nomenklatura.matching.logic_v2.names.match import match_name_symbolic, match_object_names
+from nomenklatura.matching.logic_v2.names.util import (
+    explain_alignment,
+    numbers_mismatch,
+    part_tags_compatible,
+)
+from nomenklatura.matching.types import Feature, FtResult, ScoringConfig
+from nomenklatura.matching.util import FNUL
+from rigour.names import Alignment, CompareConfig, Name, NamePartTag, NameTypeTag, SymbolCategory
+from rigour.text import jaro_winkler, levenshtein, soundex
+
+MODEL_PATH = Path(__file__).parent / "data" / "name_model.json"
+
+FEATURES = (
+    "logic_v2",
+    "jaro_query",
+    "jaro_result",
+    "soundex",
+    "symbol_parts",
+    "literal_parts",
+    "fuzzy_parts",
+    "extra_query_parts",
+    "extra_result_parts",
+    "rejected_fuzzy_parts",
+    "min_fuzzy_levenshtein",
+    "min_fuzzy_jaro",
+    "mean_fuzzy_levenshtein",
+    "substituted_parts",
+    "extra_char_share",
+    "query_parts",
+    "result_parts",
+    "unmatched_family_parts",
+    "numbers_mismatch",
+    "levenshtein",
+    "sorted_levenshtein",
+    "is_person",
+    "conflicting_names",
+)
+
+
+def _ratio(left: str, right: str) -> float:
+    longest = max(len(left), len(right))
+    return 1.0 - levenshtein(left, right) / longest if longest else 1.0
+
+
+def _jaro_cover(tokens: Sequence[str], others: Sequence[str]) -> float:
+    """Mean over ``tokens`` of the best Jaro-Winkler similarity to any of ``others`` (0 below 0.5)."""
+    if not tokens or not others:
+        return 0.0
+    total = 0.0
+    for token in tokens:
+        best = max(jaro_winkler(token, other) for other in others)
+        total += best if best > 0.5 else 0.0
+    return total / len(tokens)
+
+
+def _soundex_overlap(tokens: Sequence[str], others: Sequence[str]) -> float:
+    mine = {soundex(t) or t.upper() for t in tokens}
+    theirs = {soundex(t) or t.upper() for t in others}
+    if not mine or not theirs:
+        return 0.0
+    return len(mine & theirs) / min(len(mine), len(theirs))
+
+
+def _known_names(name: Name) -> dict[str, set[str]]:
+    """Per part: the given or family names (rigour's name symbols) it is a known spelling of."""
+    known: dict[str, set[str]] = {}
+    for span in name.spans:
+        if span.symbol.category == SymbolCategory.NAME and len(span.parts) == 1:
+            known.setdefault(span.parts[0].comparable, set()).add(str(span.symbol))
+    return known
+
+
+def _conflicting(
+    match: Alignment, query_known: dict[str, set[str]], result_known: dict[str, set[str]]
+) -> bool:
+    """Two parts fuzzily aligned that are each a known, *different* name (Sancho / Sánchez), not a typo."""
+    mine = set().union(*(query_known.get(p.comparable, set()) for p in match.qps))
+    theirs = set().union(*(result_known.get(p.comparable, set()) for p in match.rps))
+    return bool(mine) and bool(theirs) and not mine & theirs
+
+
+def pair_features(query: Name, result: Name, score: float, alignments: Sequence[Alignment]) -> list[float]:
+    """Describe logic-v2's alignment of two names (``score`` is its sum) as the model's inputs."""
+    symbols = literals = fuzzy = extra_q = extra_r = rejected = family = conflicting = 0
+    query_known, result_known = _known_names(query), _known_names(result)
+    extra_chars = 0
+    ratios: list[float] = []
+    jaros: list[float] = []
+    for match in alignments:
+        if not match.qps or not match.rps:
+            parts = match.rps if not match.qps else match.qps
+            extra_q += not match.rps
+            extra_r += not match.qps
+            extra_chars += len(match.rstr if not match.qps else match.qstr)
+            family += any(p.tag == NamePartTag.FAMILY for p in parts)
+        elif match.symbol is not None:
+            symbols += 1
+        elif match.qstr == match.rstr:
+            literals += 1
+        else:
+            fuzzy += 1
+            rejected += match.score == 0.0
+            conflicting += _conflicting(match, query_known, result_known)
+            ratios.append(_ratio(match.qstr, match.rstr))
+            jaros.append(jaro_winkler(match.qstr, match.rstr))
+    q_tokens = [p.comparable for p in query.parts]
+    r_tokens = [p.comparable for p in result.parts]
+    both = len(query.comparable) + len(result.comparable)
+    mismatch = numbers_mismatch(query.comparable, result.comparable) or numbers_mismatch(
+        result.comparable, query.comparable
+    )
+    return [
+        score,
+        _jaro_cover(q_tokens, r_tokens),
+        _jaro_cover(r_tokens, q_tokens),
+        _soundex_overlap(q_tokens, r_tokens),
+        symbols,
+        literals,
+        fuzzy,
+        extra_q,
+        extra_r,
+        rejected,
+        min(ratios, default=1.0),
+        min(jaros, default=1.0),
+        sum(ratios) / len(ratios) if ratios else 1.0,
+        min(extra_q, extra_r),
+        extra_chars / both if both else 0.0,
+        len(query.parts),
+        len(result.parts),
+        family,
+        float(mismatch),
+        _ratio(query.comparable, result.comparable),
+        _ratio(" ".join(sorted(q_tokens)), " ".join(sorted(r_tokens))),
+        float(NameTypeTag.PER in (query.tag, result.tag)),
+        conflicting,
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class NameModel:
+    """Logistic regression over standardised features: ``z = (x - mean) / scale``, logit ``bias + w . z``.
+
+    Linear on purpose: each feature's share of a decision (``w_i * z_i``) can be shown to the officer
+    reviewing a hit and to the regulator, which a tree ensemble cannot offer as plainly.
+    """
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+    """The probability at which a pair counts as the same name (chosen on held-out training pairs)."""
+    meta: dict[str, Any]
+
+    def contributions(self, x: Sequence[float]) -> list[float]:
+        return [w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.scale, strict=True)]
+
+    def probability(self, x: Sequence[float]) -> float:
+        logit = self.bias + sum(self.contributions(x))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
+
+    def explain(self, x: Sequence[float], top: int = 3) -> str:
+        shares = sorted(zip(self.contributions(x), self.features, x, strict=True), key=lambda c: -abs(c[0]))
+        return ", ".join(f"{name}={value:g} ({share:+.2f})" for share, name, value in shares[:top])
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "threshold": self.threshold,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NameModel:
+        if tuple(data["features"]) != FEATURES:
+            raise ValueError("the stored name model was trained on other features; retrain it")
+        return cls(
+            tuple(data["features"]),
+            tuple(float(v) for v in data["mean"]),
+            tuple(float(v) for v in data["scale"]),
+            tuple(float(v) for v in data["weights"]),
+            float(data["bias"]),
+            float(data["threshold"]),
+            dict(data.get("meta", {})),
+        )
+
+
+@cache
+def stored_model() -> NameModel:
+    return NameModel.from_json(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+
+
+@cache
+def model_version() -> str:
+    """Which stored model scored a screening (first 12 hex digits of its file's SHA-256)."""
+    return hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()[:12]
+
+
+def calibrate(probability: float, threshold: float, anchor: float) -> float:
+    """Map the model's probability onto logic-v2's scale so that ``threshold`` lands on ``anchor``.
+
+    Piecewise linear and monotone: 0 -> 0, threshold -> anchor, 1 -> 1. The rest of the system (the
+    alert threshold, the review cutoff, qualifiers that subtract 0.1-0.25 for a different country or
+    birth date) keeps its meaning.
+    """
+    if probability <= threshold:
+        return anchor * probability / threshold if threshold > 0 else anchor
+    return anchor + (1.0 - anchor) * (probability - threshold) / (1.0 - threshold)
+
+
+SCORE_ANCHOR = 0.70
+"""logic-v2's (and yente's) default threshold: where the model's chosen probability is placed."""
+
+
+def name_pairs(
+    query: E, result: E, config: ScoringConfig
+) -> Iterator[tuple[Name, Name, FtResult, list[Alignment]]]:
+    """logic-v2's aligned name pairs, as ``name_match`` walks them; an empty alignment list marks a literal
+    match (equal comparable forms), which is final."""
+    # Called exactly as entity_names_consolidated calls it: lru_cache keys on the argument spelling, and
+    # a second analysis of the candidate's names would cost as much as the whole comparison.
+    query_names = entity_names(query, prop=None, is_query=True)
+    by_comparable: dict[str, list[Name]] = {}
+    for name in entity_names(result, prop=None, is_query=False):
+        by_comparable.setdefault(name.comparable, []).append(name)
+    for name in sorted(query_names, key=lambda n: len(n.comparable), reverse=True):
+        for other in by_comparable.get(name.comparable, ()):
+            if part_tags_compatible(name, other):
+                yield name, other, FtResult(score=1.0, query=name.original, candidate=other.original), []
+                return
+    compare_config = CompareConfig(budget_tolerance=config.get_float("nm_fuzzy_cutoff_factor"))
+    weights = (
+        config.get_float("nm_extra_query_name"),
+        config.get_float("nm_extra_result_name"),
+        config.get_float("nm_family_name_weight"),
+    )
+    for name, other in names_product(
+        entity_names_consolidated(query, is_query=True), entity_names_consolidated(result)
+    ):
+        found, alignments = match_name_symbolic(name, other, compare_config, *weights)
+        yield name, other, found, alignments
+
+
+def name_model_match(query: E, result: E, config: ScoringConfig) -> FtResult:
+    """The name score of ``logic-v2+names``: the best name pair's model score on logic-v2's scale."""
+    schema = model.common_schema(query.schema, result.schema)
+    tag = schema_type_tag(schema)
+    if tag == NameTypeTag.UNK:
+        return FtResult(score=FNUL, detail=None)
+    if tag == NameTypeTag.OBJ:
+        return match_object_names(query, result, config)
+    fitted = stored_model()
+    best: tuple[float, FtResult, list[Alignment], list[float]] | None = None
+    for name, other, found, alignments in name_pairs(query, result, config):
+        if not alignments:
+            if found.score >= 1.0:
+                best = (1.0, found, [], [])
+                break
+            continue
+        x = pair_features(name, other, found.score, alignments)
+        probability = fitted.probability(x)
+        if best is None or probability > best[0]:
+            best = (probability, found, alignments, x)
+    if best is None:
+        return FtResult(score=FNUL, detail="No name match found.")
+    probability, found, alignments, x = best
+    if not alignments:
+        return FtResult(score=1.0, detail="literal match", query=found.query, candidate=found.candidate)
+    score = calibrate(probability, fitted.threshold, SCORE_ANCHOR)
+    # Explained the way logic-v2 explains itself, so an officer sees which parts met which, and why the
+    # model moved the score.
+    evidence = " ".join(explain_alignment(a) for a in alignments)
+    detail = (
+        f"model {probability:.3f} (same-name threshold {fitted.threshold:.3f}); logic-v2 {found.score:.3f}; "
+        f"{fitted.explain(x)}; {evidence}"
+    )
+    return FtResult(score=score, detail=detail, query=found.query, candidate=found.candidate)
+
+
+class LogicV2Names(LogicV2):
+    """logic-v2 with its name feature replaced by the learned comparator; every other feature unchanged."""
+
+    NAME = "logic-v2+names"
+    features: ClassVar[list[Feature]] = [
+        Feature(func=name_model_match, weight=1.0) if f.name == "name_match" else f for f in LogicV2.features
+    ]
