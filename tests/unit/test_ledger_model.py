@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from corridor.ledger.model import (
     post_pending,
     release_pending,
 )
+from corridor.registry.canonical import canonical_json
 
 NO_NEGATIVE = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS
 
@@ -119,3 +122,65 @@ def test_fingerprint_changes_with_any_field() -> None:
         base.fingerprint()
         != TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=6).fingerprint()
     )
+
+
+texts = st.text(max_size=12)
+metadata_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | texts | st.decimals(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(texts, children, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    texts,
+    st.sampled_from(list(TransferKind)),
+    st.none() | texts,
+    st.none() | st.integers(min_value=-(2**63), max_value=2**63),
+    st.none() | st.integers(min_value=0, max_value=10**6),
+    texts,
+    st.dictionaries(texts, metadata_values, max_size=3),
+)
+def test_fingerprint_is_the_sha256_of_the_canonical_json_of_the_request(
+    id_: str,
+    kind: TransferKind,
+    account: str | None,
+    amount: int | None,
+    timeout: int | None,
+    reference: str,
+    metadata: dict[str, object],
+) -> None:
+    # Stored fingerprints decide whether a retry is the same request, so the encoding may never drift.
+    request = TransferRequest(
+        id_,
+        kind=kind,
+        debit_account_id=account,
+        credit_account_id=account,
+        amount=amount,
+        asset=account,
+        pending_id=account,
+        timeout_seconds=timeout,
+        reference=reference,
+        corrects=account,
+        metadata=metadata,
+    )
+    body = {
+        "id": id_,
+        "kind": kind.value,
+        "debit_account_id": account,
+        "credit_account_id": account,
+        "amount": amount,
+        "asset": account,
+        "pending_id": account,
+        "timeout_seconds": timeout,
+        "reference": reference,
+        "corrects": account,
+        "metadata": metadata,
+    }
+    assert request.fingerprint() == hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def test_fingerprint_of_a_known_request_is_unchanged() -> None:
+    request = TransferRequest("t1", debit_account_id="a", credit_account_id="b", amount=5, reference="ü")
+    # Computed by the encoding that wrote the fingerprints already stored.
+    assert request.fingerprint() == "c4c197ae7e52d3999613e0205f1bca30b7939c23ccdb4672d58bb1bda8323754"

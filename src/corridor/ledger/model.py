@@ -9,17 +9,20 @@ fixed by a correcting transfer, a reservation by posting or voiding its pending 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
 from enum import IntFlag, StrEnum
 from typing import Any
 
 from corridor.errors import Conflict, ValidationFailed
-from corridor.registry.canonical import canonical_json
+from corridor.registry.canonical import to_json_value
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 ASSET_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 MAX_AMOUNT = 2**62  # far above 21e14 sats or any fiat amount in minor units; keeps sums inside BIGINT
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""The settings of :func:`corridor.registry.canonical.canonical_json`, built once."""
 
 
 class AccountFlags(IntFlag):
@@ -105,7 +108,12 @@ class TransferRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """Hash of everything the caller asked for: a retry must present the same one."""
+        """Hash of everything the caller asked for: a retry must present the same one.
+
+        The canonical JSON of these fields. Only ``metadata`` can hold values that need converting; the
+        other fields are already plain strings, integers or None, so encoding them directly gives the
+        same bytes as :func:`canonical_json` in about half the time.
+        """
         body = {
             "id": self.id,
             "kind": self.kind.value,
@@ -117,9 +125,9 @@ class TransferRequest:
             "timeout_seconds": self.timeout_seconds,
             "reference": self.reference,
             "corrects": self.corrects,
-            "metadata": self.metadata,
+            "metadata": to_json_value(self.metadata),
         }
-        return hashlib.sha256(canonical_json(body)).hexdigest()
+        return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
 
     def validate(self) -> None:
         validate_id(self.id, "transfer")
@@ -238,10 +246,17 @@ def post_pending(
     debit: Account, credit: Account, pending_amount: int, posted: int
 ) -> tuple[Account, Account]:
     """Release the whole reservation and post ``posted`` (at most the reserved amount)."""
-    debit, credit = release_pending(debit, credit, pending_amount)
     return (
-        replace(debit, debits_posted=debit.debits_posted + posted),
-        replace(credit, credits_posted=credit.credits_posted + posted),
+        replace(
+            debit,
+            debits_pending=debit.debits_pending - pending_amount,
+            debits_posted=debit.debits_posted + posted,
+        ),
+        replace(
+            credit,
+            credits_pending=credit.credits_pending - pending_amount,
+            credits_posted=credit.credits_posted + posted,
+        ),
     )
 
 

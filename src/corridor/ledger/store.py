@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Integer,
+    Select,
     String,
     Table,
     Text,
+    Update,
     bindparam,
     func,
     insert,
@@ -20,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from corridor.db import metadata
+from corridor.db import among, insert_many, metadata, on_postgres, plan_with_values, update_many
 from corridor.ledger.model import Account, AccountFlags, PendingState, Transfer, TransferKind
 
 accounts = Table(
@@ -56,6 +60,10 @@ transfers = Table(
     Column("created_at", String(32), nullable=False),
     Column("metadata", Text, nullable=False),
 )
+
+
+MANY = 10
+"""Lookups of more ids than this are planned with the ids (see :func:`corridor.db.plan_with_values`)."""
 
 
 def _account(row: object) -> Account:
@@ -100,13 +108,21 @@ def get_account(session: Session, account_id: str) -> Account | None:
 
 def lock_accounts(session: Session, account_ids: Collection[str]) -> dict[str, Account]:
     """Lock the accounts' rows in id order (the fixed order keeps concurrent writers free of deadlocks)."""
-    rows = session.execute(
+    if len(account_ids) > MANY:
+        plan_with_values(session)
+    rows = session.execute(_lock_accounts(on_postgres(session)), {"ids": sorted(set(account_ids))}).all()
+    return {row.id: _account(row) for row in rows}
+
+
+@cache
+def _lock_accounts(postgres: bool) -> Select[Any]:
+    # Built once per dialect: constructing a statement costs about as much as running a small one.
+    return (
         select(accounts)
-        .where(accounts.c.id.in_(sorted(set(account_ids))))
+        .where(among(accounts.c.id, "ids", postgres))
         .order_by(accounts.c.id)
         .with_for_update()
-    ).all()
-    return {row.id: _account(row) for row in rows}
+    )
 
 
 def insert_account(session: Session, account: Account, created_at: str) -> None:
@@ -127,13 +143,13 @@ def insert_account(session: Session, account: Account, created_at: str) -> None:
 
 
 def save_balances(session: Session, changed: Sequence[Account]) -> None:
-    if not changed:
-        return
-    session.execute(
-        update(accounts).where(accounts.c.id == bindparam("account_id")),
+    update_many(
+        session,
+        accounts,
+        "id",
         [
             {
-                "account_id": a.id,
+                "id": a.id,
                 "debits_pending": a.debits_pending,
                 "debits_posted": a.debits_posted,
                 "credits_pending": a.credits_pending,
@@ -152,17 +168,22 @@ def get_transfer(session: Session, transfer_id: str) -> Transfer | None:
 def get_transfers(session: Session, transfer_ids: Collection[str], lock: bool = False) -> dict[str, Transfer]:
     if not transfer_ids:
         return {}
-    query = select(transfers).where(transfers.c.id.in_(sorted(transfer_ids))).order_by(transfers.c.id)
-    if lock:
-        query = query.with_for_update()
-    return {row.id: _transfer(row) for row in session.execute(query).all()}
+    if len(transfer_ids) > MANY:
+        plan_with_values(session)
+    rows = session.execute(_get_transfers(on_postgres(session), lock), {"ids": sorted(transfer_ids)}).all()
+    return {row.id: _transfer(row) for row in rows}
+
+
+@cache
+def _get_transfers(postgres: bool, lock: bool) -> Select[Any]:
+    query = select(transfers).where(among(transfers.c.id, "ids", postgres)).order_by(transfers.c.id)
+    return query.with_for_update() if lock else query
 
 
 def insert_transfers(session: Session, new: Sequence[Transfer]) -> None:
-    if not new:
-        return
-    session.execute(
-        insert(transfers),
+    insert_many(
+        session,
+        transfers,
         [
             {
                 "id": t.id,
@@ -188,13 +209,23 @@ def insert_transfers(session: Session, new: Sequence[Transfer]) -> None:
 def set_pending_states(session: Session, moves: Sequence[tuple[str, PendingState]]) -> None:
     """Move pending transfers out of ``pending``. The callers hold the rows' locks; the WHERE clause and the
     unique index on ``pending_id`` make a second move impossible even so."""
-    if not moves:
-        return
-    session.execute(
-        update(transfers).where(
-            transfers.c.id == bindparam("transfer_id"), transfers.c.state == PendingState.PENDING.value
-        ),
-        [{"transfer_id": transfer_id, "state": state.value} for transfer_id, state in moves],
+    if len(moves) > MANY:
+        plan_with_values(session)
+    by_state: dict[PendingState, list[str]] = {}
+    for transfer_id, state in moves:
+        by_state.setdefault(state, []).append(transfer_id)
+    statement = _set_pending_state(on_postgres(session))
+    for state, ids in sorted(by_state.items()):
+        # One statement per outcome rather than one per transfer: a batch of 100 posts is one UPDATE.
+        session.execute(statement, {"ids": ids, "state": state.value})
+
+
+@cache
+def _set_pending_state(postgres: bool) -> Update:
+    return (
+        update(transfers)
+        .where(among(transfers.c.id, "ids", postgres), transfers.c.state == PendingState.PENDING.value)
+        .values(state=bindparam("state"))
     )
 
 

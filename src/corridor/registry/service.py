@@ -68,8 +68,7 @@ def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_
             Entry(last_seq, time, item.actor, item.kind, item.subject, payload_json, last_hash, digest)
         )
         last_hash = digest
-    store.insert_entries(session, chained)
-    store.move_head(session, chained[-1])
+    store.append_entries(session, chained)
     return chained
 
 
