@@ -22,10 +22,12 @@ from fastapi.testclient import TestClient
 from _support import backends, figure, scratch_database
 from corridor.access.model import Role
 from corridor.access.service import bootstrap_key
+from corridor.bitcoin.address import parse_address
 from corridor.bitcoin.devnode import start_devnode
 from corridor.bitcoin.rpc import BitcoinRpc
 from corridor.custody.descriptors import write_new_kek
 from corridor.db import Database
+from corridor.demo import world
 from corridor.demo.story import DemoRun, set_the_stage
 from corridor.http.app import create_app
 from corridor.settlement import service
@@ -42,12 +44,8 @@ def _one_backend(db: Database, orders: int) -> dict[str, float]:
             write_new_kek(kek)
             run = DemoRun(db, rpc, kek, lambda line: None)
             cast = set_the_stage(run)
-            from corridor.demo import world
-
             world.fund_hot_wallet(db, rpc, 4)
             deposit = service.issue_deposit_address(db, cast.officers.ops, cast.importer)
-            from corridor.bitcoin.address import parse_address
-
             for coin in world.coins_of(rpc, world.IMPORTER_FUNDING, 2):
                 script = parse_address(deposit["address"], world.NETWORK).script_pubkey
                 world.pay_to(rpc, coin, script, coin.value - 10_000, fee=10_000)

@@ -15,7 +15,6 @@ from corridor.rates.model import Money
 from corridor.rates.sources.market import MarketPriceSource
 
 RUB = "RUB"
-_override: MarketPriceSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +25,8 @@ class LockedPrice:
 
 
 def market_source() -> MarketPriceSource:
-    """The configured failover market source (``CORRIDOR_MARKET_SOURCES``), or the one the demo set."""
-    return _override if _override is not None else rates.configured_market_source()
-
-
-def use_market_source(source: MarketPriceSource | None) -> None:
-    """Price quotes from ``source`` in this process (the demo replays its recorded feed from its start)."""
-    global _override
-    _override = source
+    """The configured failover market source (``CORRIDOR_MARKET_SOURCES``)."""
+    return rates.configured_market_source()
 
 
 def lock_btc_price(session: Session, currency: str, at: datetime) -> LockedPrice:
@@ -49,10 +42,14 @@ def rub_minor(session: Session, amount: Decimal, currency: str, day: date) -> in
     return conversion.result.minor()
 
 
-def official_rate_record(session: Session, currency: str, day: date) -> dict[str, Any]:
-    """The official rate to RUB a currency-operation record cites: value, source, publication, path."""
-    rate = rates.convert_in(session, Money(Decimal(1), currency), RUB, day).rate
-    return {
+def official_conversion(
+    session: Session, amount: Decimal, currency: str, day: date
+) -> tuple[dict[str, Any], int]:
+    """The official rate to RUB a currency-operation record cites (value, source, publication, path) and the
+    amount in kopecks at that rate, from one conversion."""
+    conversion = rates.convert_in(session, Money(amount, currency), RUB, day)
+    rate = conversion.rate
+    record = {
         "pair": rate.pair,
         "rate": str(rate.rate),
         "source": rate.source,
@@ -60,3 +57,4 @@ def official_rate_record(session: Session, currency: str, day: date) -> dict[str
         "path": list(rate.path),
         "payload_hashes": [h for h in rate.payload_hashes if h],
     }
+    return record, conversion.result.minor()

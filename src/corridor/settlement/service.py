@@ -102,10 +102,6 @@ def _open_client_account_in(session: Session, actor: str, participant_id: str) -
     return account_id
 
 
-def _authorize_participant(principal: Principal, action: str, participant_id: str) -> None:
-    authorize(principal, action, participant_id)
-
-
 def _authorize_role(principal: Principal, action: str) -> str | None:
     """Check the role; return the participant a scoped principal is bound to (None for operator roles)."""
     authorize(principal, action, principal.participant_id if principal.role in SCOPED_ROLES else None)
@@ -119,10 +115,6 @@ def _ensure_scope(principal: Principal, participant_id: str, what: str) -> None:
 
 def _fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(store.dumps(payload).encode()).hexdigest()
-
-
-def _to_rub_minor(session: Session, amount: Decimal, currency: str, day: date) -> int:
-    return pricing.rub_minor(session, amount, currency, day)
 
 
 def _event(
@@ -242,7 +234,7 @@ def create_invoice(
             )
         amount, amount_minor = parse_fiat(data.amount, data.currency)
         values = _profile_on(now.date())
-        amount_rub = _to_rub_minor(session, amount, data.currency, now.date())
+        amount_rub = pricing.rub_minor(session, amount, data.currency, now.date())
         identity.consume_limit_in(
             session, principal.actor, contract.participant_id, amount_rub, now.date(),
             usage_id=_usage_id(invoice_id), reference=f"invoice {invoice_id}",
@@ -508,7 +500,7 @@ def create_payment_order(
         beneficiary = check_travel_rule(_beneficiary(contract, data.beneficiary, address), address)
         _screen_payee_in(session, principal.actor, address)
         values = _profile_on(now.date())
-        amount_rub = _to_rub_minor(session, amount, data.currency, now.date())
+        amount_rub = pricing.rub_minor(session, amount, data.currency, now.date())
         identity.consume_limit_in(
             session, principal.actor, contract.participant_id, amount_rub, now.date(),
             usage_id=_usage_id(order_id), reference=f"payment order {order_id}",
@@ -844,7 +836,7 @@ def issue_deposit_address(
     db: Database, principal: Principal, participant_id: str, clock: Clock = utc_now
 ) -> dict[str, Any]:
     """A fresh address whose receipts are credited to the participant's BTC account (e.g. to fund imports)."""
-    _authorize_participant(principal, "settlement.deposit.create", participant_id)
+    authorize(principal, "settlement.deposit.create", participant_id)
     with db.transaction() as session:
         identity.ensure_admitted(session, participant_id, clock().date())
         account = _open_client_account_in(session, principal.actor, participant_id)
@@ -856,7 +848,7 @@ def issue_deposit_address(
 
 
 def balance(db: Database, principal: Principal, participant_id: str) -> dict[str, Any]:
-    _authorize_participant(principal, "settlement.order.read", participant_id)
+    authorize(principal, "settlement.order.read", participant_id)
     with db.transaction() as session:
         account = ledger.get_account_in(session, client_account_id(participant_id))
     if account is None:
@@ -925,9 +917,7 @@ def _official_on_operation_day(
     amount = fiat_from_minor(row["amount_minor"], row["currency"])
     for on in (day, _parse_time(quote["created_at"]).date()):
         try:
-            return pricing.official_rate_record(session, row["currency"], on), pricing.rub_minor(
-                session, amount, row["currency"], on
-            )
+            return pricing.official_conversion(session, amount, row["currency"], on)
         except RateNotFound:
             continue
     raise RateNotFound(row["currency"], "RUB", day)

@@ -176,6 +176,26 @@ def _insert(session: Session, table: Table, values: dict[str, Any]) -> None:
     session.execute(insert(table).values(**_encode(values)))
 
 
+def _page(
+    session: Session,
+    table: Table,
+    state_column: Any,
+    participant_id: str | None,
+    state: str | None,
+    after: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """One page of a participant's (or everyone's) records in id order, optionally in one state."""
+    query = select(table)
+    if participant_id is not None:
+        query = query.where(table.c.participant_id == participant_id)
+    if state is not None:
+        query = query.where(state_column == state)
+    if after is not None:
+        query = query.where(table.c.id > after)
+    return [_decode(r) for r in session.execute(query.order_by(table.c.id).limit(limit)).mappings()]
+
+
 def _update(session: Session, table: Table, key: str, values: dict[str, Any]) -> None:
     session.execute(update(table).where(table.c.id == key).values(**_encode(values)))
 
@@ -217,15 +237,7 @@ def invoice_ids_to_watch(session: Session, terminal: Sequence[str], since: str) 
 def list_invoices(
     session: Session, participant_id: str | None, status: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(invoices)
-    if participant_id is not None:
-        query = query.where(invoices.c.participant_id == participant_id)
-    if status is not None:
-        query = query.where(invoices.c.status == status)
-    if after is not None:
-        query = query.where(invoices.c.id > after)
-    rows = session.execute(query.order_by(invoices.c.id).limit(limit)).mappings()
-    return [_decode(r) for r in rows]
+    return _page(session, invoices, invoices.c.status, participant_id, status, after, limit)
 
 
 # --- payment orders ----------------------------------------------------------------------------------
@@ -251,15 +263,7 @@ def order_ids_in_states(session: Session, states: Sequence[str], limit: int = 10
 def list_orders(
     session: Session, participant_id: str | None, state: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(payment_orders)
-    if participant_id is not None:
-        query = query.where(payment_orders.c.participant_id == participant_id)
-    if state is not None:
-        query = query.where(payment_orders.c.state == state)
-    if after is not None:
-        query = query.where(payment_orders.c.id > after)
-    rows = session.execute(query.order_by(payment_orders.c.id).limit(limit)).mappings()
-    return [_decode(r) for r in rows]
+    return _page(session, payment_orders, payment_orders.c.state, participant_id, state, after, limit)
 
 
 def insert_approval(session: Session, order_id: str, approver: str, now: str) -> None:
@@ -311,10 +315,4 @@ def operation_for_source(session: Session, source_id: str) -> dict[str, Any] | N
 def list_operations(
     session: Session, participant_id: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(operations)
-    if participant_id is not None:
-        query = query.where(operations.c.participant_id == participant_id)
-    if after is not None:
-        query = query.where(operations.c.id > after)
-    rows = session.execute(query.order_by(operations.c.id).limit(limit)).mappings()
-    return [_decode(r) for r in rows]
+    return _page(session, operations, None, participant_id, None, after, limit)
