@@ -51,6 +51,19 @@ def test_entries_roll_back_with_the_change_they_record(db: Database) -> None:
     assert service.verify(db).ok
 
 
+def test_a_rolled_back_savepoint_does_not_leave_a_gap_in_the_chain(db: Database) -> None:
+    # Appends in one transaction remember the locked head; a savepoint rolled back must forget it.
+    with db.transaction() as session:
+        first = service.append(session, "user:test", "test.event", "thing:a", {"n": 1})
+        with pytest.raises(RuntimeError), session.begin_nested():
+            service.append(session, "user:test", "test.event", "thing:b", {"n": 2})
+            raise RuntimeError("the inner change failed")
+        last = service.append(session, "user:test", "test.event", "thing:c", {"n": 3})
+    assert (first.seq, last.seq) == (1, 2) and last.prev_hash == first.hash
+    assert [r["subject"] for r in raw_rows(db)] == ["thing:a", "thing:c"]
+    assert service.verify(db).ok
+
+
 def test_an_altered_payload_is_named(db: Database) -> None:
     fill(db, 10)
     execute(db, "UPDATE registry_entries SET payload = :p WHERE seq = 4", p='{"n":400,"note":"ünïcode"}')

@@ -178,6 +178,15 @@ def test_second_profile_loads_from_an_extra_folder_and_versions_by_date(tmp_path
     assert profile.business_days_after(date(2025, 2, 27), 2) == date(2025, 3, 4)
 
 
+def test_a_changed_profile_file_is_read_again(tmp_path: Path) -> None:
+    write_second_profile(tmp_path)
+    first = load_profile("XX-TEST-2025", tmp_path)
+    assert load_profile("XX-TEST-2025", tmp_path) is first  # kept while the files are unchanged
+    write_second_profile(tmp_path, EXPORT_WINDOWS.replace('"7500"', '"9000"'))
+    again = load_profile("XX-TEST-2025", tmp_path)
+    assert again.on(date(2025, 7, 1)).contract_registration_export_threshold == Money(Decimal(9000), "EUR")
+
+
 def test_configured_profile_comes_from_the_environment(tmp_path: Path) -> None:
     write_second_profile(tmp_path)
     env = {"CORRIDOR_PROFILE": "XX-TEST-2025", "CORRIDOR_PROFILE_DIR": str(tmp_path)}

@@ -9,6 +9,7 @@ and every problem found is listed, so an operator fixes a file in one go.
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -357,9 +358,40 @@ def available_profiles(extra_dir: Path | None = None) -> list[str]:
     return sorted(ProfileLocations(extra_dir).profile_files())
 
 
+_FileStamp = tuple[str, int, int]
+_LOADED: dict[tuple[str, Path | None], tuple[tuple[_FileStamp, ...], JurisdictionProfile]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _stamps(locations: ProfileLocations) -> tuple[_FileStamp, ...]:
+    """Name, size and modification time of every file a load reads: a changed file means a reload."""
+    paths = [p for folder in locations.folders for p in sorted(folder.glob("*.toml"))]
+    paths += [p for folder in locations.folders for p in sorted((folder / "calendars").glob("*.toml"))]
+    stamped = []
+    for path in paths:
+        stat = path.stat()
+        stamped.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(stamped)
+
+
 def load_profile(profile_id: str = DEFAULT_PROFILE_ID, extra_dir: Path | None = None) -> JurisdictionProfile:
-    """Load and validate one profile by id from the package data and ``extra_dir``."""
+    """Load and validate one profile by id from the package data and ``extra_dir``.
+
+    Every money movement asks for the profile; parsing its TOML and calendars each time cost more than the
+    movement's own SQL, so a load is kept until one of the files it read changes (profiles are immutable)."""
     locations = ProfileLocations(extra_dir)
+    stamps = _stamps(locations)
+    with _LOADED_LOCK:
+        kept = _LOADED.get((profile_id, extra_dir))
+    if kept is not None and kept[0] == stamps:
+        return kept[1]
+    profile = _parse_profile_files(profile_id, locations)
+    with _LOADED_LOCK:
+        _LOADED[(profile_id, extra_dir)] = (stamps, profile)
+    return profile
+
+
+def _parse_profile_files(profile_id: str, locations: ProfileLocations) -> JurisdictionProfile:
     files = locations.profile_files()
     path = files.get(profile_id)
     if path is None:

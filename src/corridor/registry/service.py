@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from corridor.access.model import Principal, authorize
 from corridor.db import Database
@@ -55,7 +56,7 @@ def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_
     """Chain ``items`` onto the registry under one head lock, in the caller's transaction."""
     if not items:
         return []
-    last_seq, last_hash = store.lock_head(session)
+    last_seq, last_hash = _locked_head(session)
     time = format_time(clock())
     chained: list[Entry] = []
     for item in items:
@@ -69,7 +70,26 @@ def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_
         )
         last_hash = digest
     store.append_entries(session, chained)
+    session.info[_HEAD_KEY] = (last_seq, last_hash)
     return chained
+
+
+_HEAD_KEY = "corridor.registry.head"
+
+
+def _locked_head(session: Session) -> tuple[int, str]:
+    """The head under this transaction's lock: taken (and read) by the first append, then remembered.
+
+    A request appends several entries in one transaction; the row lock is held until it ends, so the head
+    cannot move under us and re-reading it each time would only add a round trip per entry."""
+    known: tuple[int, str] | None = session.info.get(_HEAD_KEY)
+    return store.lock_head(session) if known is None else known
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: SessionTransaction) -> None:
+    # Any end (commit, rollback, a savepoint's release or rollback) may leave the remembered head stale.
+    session.info.pop(_HEAD_KEY, None)
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})

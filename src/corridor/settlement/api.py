@@ -52,6 +52,14 @@ class PaymentOrderBody(StrictModel):
     ttl_minutes: StrictInt | None = Field(default=None, ge=1, le=1440)
 
 
+class PaymentOrderBatchBody(StrictModel):
+    orders: list[PaymentOrderBody] = Field(min_length=1, max_length=service.MAX_BATCH)
+
+
+class ApprovalBatchBody(StrictModel):
+    ids: list[str] = Field(min_length=1, max_length=service.MAX_BATCH)
+
+
 class ReasonBody(StrictModel):
     reason: str = Field(min_length=3, max_length=200)
 
@@ -98,12 +106,29 @@ def resolve_request(
 # --- payment orders ----------------------------------------------------------------------------------
 
 
+def _order_in(body: PaymentOrderBody) -> PaymentOrderIn:
+    values = body.model_dump()
+    values["beneficiary"] = (
+        None if body.beneficiary is None else body.beneficiary.model_dump(exclude_none=True)
+    )
+    return PaymentOrderIn(**values)
+
+
 @router.post("/payment-orders", status_code=201)
 def create_payment_order(body: PaymentOrderBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
-    values = body.model_dump()
-    beneficiary = None if body.beneficiary is None else body.beneficiary.model_dump(exclude_none=True)
-    values["beneficiary"] = beneficiary
-    return service.create_payment_order(db, principal, PaymentOrderIn(**values))
+    return service.create_payment_order(db, principal, _order_in(body))
+
+
+@router.post("/payment-orders/batch")
+def create_payment_orders(body: PaymentOrderBatchBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Up to 100 orders: each gets its own result (``status`` 201 with ``order``, or 4xx with ``error``)."""
+    return {"results": service.create_payment_orders(db, principal, [_order_in(o) for o in body.orders])}
+
+
+@router.post("/payment-orders/approvals")
+def approve_payment_orders(body: ApprovalBatchBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    """One approval each for up to 100 orders: ``status`` 200 with ``order``, or 4xx with ``error``."""
+    return {"results": service.approve_payment_orders(db, principal, body.ids)}
 
 
 @router.get("/payment-orders")

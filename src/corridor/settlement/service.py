@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -75,6 +75,8 @@ HOLDS_ACCOUNT = "settlement:holds"
 HOLD_SLACK = timedelta(minutes=5)
 """A hold outlives its quote a little, so the void at approval or expiry never meets an expired transfer."""
 LATE_WATCH = timedelta(days=7)
+MAX_BATCH = 100
+"""Orders per batch request: one transaction holds the registry head for the whole batch."""
 """How long a closed invoice's address is still watched for late payments and reorgs."""
 
 
@@ -154,16 +156,18 @@ def _quote_in(
         expires_at=quote_expiry(now, ttl_minutes),
         tolerance_sats=tolerance_sats(sats, tolerance_bps),
     )
-    store.insert_quote(
-        session,
-        {
-            "id": quote.id, "purpose": purpose, "participant_id": participant_id, "contract_id": contract_id,
-            "currency": currency, "amount_minor": amount_minor, "sats": sats, "price": str(locked.price),
-            "price_id": locked.price_id, "path": list(locked.path), "tolerance_sats": quote.tolerance_sats,
-            "created_at": format_time(now), "expires_at": format_time(quote.expires_at),
-        },
-    )  # fmt: skip
+    store.insert_quote(session, _quote_row(purpose, quote))
     return quote
+
+
+def _quote_row(purpose: str, quote: Quote) -> dict[str, Any]:
+    return {
+        "id": quote.id, "purpose": purpose, "participant_id": quote.participant_id,
+        "contract_id": quote.contract_id, "currency": quote.currency, "amount_minor": quote.amount_minor,
+        "sats": quote.sats, "price": str(quote.price), "price_id": quote.price_id, "path": list(quote.path),
+        "tolerance_sats": quote.tolerance_sats, "created_at": format_time(quote.created_at),
+        "expires_at": format_time(quote.expires_at),
+    }  # fmt: skip
 
 
 def _quote_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -468,6 +472,53 @@ def create_payment_order(
 ) -> dict[str, Any]:
     """Order a payment to a foreign supplier under an import contract; the sats are held at once."""
     scoped = _authorize_role(principal, "settlement.order.create")
+    now = clock()
+    with db.transaction() as session:
+        return _create_order_in(session, principal, scoped, data, now, clock)
+
+
+def create_payment_orders(
+    db: Database, principal: Principal, orders: Sequence[PaymentOrderIn], clock: Clock = utc_now
+) -> list[dict[str, Any]]:
+    """Up to :data:`MAX_BATCH` orders in one transaction, each in its own savepoint: a refused order leaves
+    nothing behind and does not stop the others. One result per order, in the order given."""
+    scoped = _authorize_role(principal, "settlement.order.create")
+    _check_batch(len(orders), "orders")
+    now = clock()
+    with db.transaction() as session:
+        create = partial(_create_order_in, session, principal, scoped, now=now, clock=clock)
+        return [
+            _item_result(session, index, 201, partial(create, order)) for index, order in enumerate(orders)
+        ]
+
+
+def _check_batch(size: int, what: str) -> None:
+    if not 1 <= size <= MAX_BATCH:
+        raise ValidationFailed("batch.size", f"a batch holds 1 to {MAX_BATCH} {what}, not {size}")
+
+
+def _item_result(
+    session: Session, index: int, status: int, work: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    try:
+        with session.begin_nested():
+            return {"index": index, "status": status, "order": work()}
+    except CorridorError as error:
+        return _item_error(index, error)
+
+
+def _item_error(index: int, error: CorridorError) -> dict[str, Any]:
+    return {"index": index, "status": error.status, "error": {"code": error.code, "detail": error.detail}}
+
+
+def _create_order_in(
+    session: Session,
+    principal: Principal,
+    scoped: str | None,
+    data: PaymentOrderIn,
+    now: datetime,
+    clock: Clock,
+) -> dict[str, Any]:
     order_id = check_id(data.id or f"po_{uuid.uuid4().hex[:24]}", "payment_order")
     if len(data.reference) > 200:
         raise ValidationFailed("reference.too_long", "reference is at most 200 characters")
@@ -475,58 +526,64 @@ def create_payment_order(
     fingerprint = _fingerprint({"contract": data.contract_id, "amount": str(data.amount), "currency": data.currency,
                                 "address": data.address, "beneficiary": data.beneficiary, "vo": vo_code,
                                 "reference": data.reference, "ttl": data.ttl_minutes})  # fmt: skip
-    now = clock()
-    with db.transaction() as session:
-        existing = store.get_order(session, order_id)
-        if existing is not None:
-            _ensure_scope(principal, existing["participant_id"], "payment_order")
-            if existing["fingerprint"] != fingerprint:
-                raise Conflict(
-                    "payment_order_id_reused", f"payment order {order_id} exists with different content"
-                )
-            return _order_view(session, existing)
-        contract = contracts.get_contract_for_settlement(
-            session, data.contract_id, Direction.OUTGOING, now.date()
+    replayed = _replayed_order_in(session, principal, order_id, fingerprint)
+    if replayed is not None:
+        return replayed
+    contract = contracts.get_contract_for_settlement(
+        session, data.contract_id, Direction.OUTGOING, now.date()
+    )
+    if scoped is not None and contract.participant_id != scoped:
+        raise NotFound("contract_not_found", f"no contract {data.contract_id}")
+    if data.currency != contract.currency:
+        raise ValidationFailed(
+            "currency_mismatch", f"the contract is in {contract.currency}; order in that currency"
         )
-        if scoped is not None and contract.participant_id != scoped:
-            raise NotFound("contract_not_found", f"no contract {data.contract_id}")
-        if data.currency != contract.currency:
-            raise ValidationFailed(
-                "currency_mismatch", f"the contract is in {contract.currency}; order in that currency"
-            )
-        amount, amount_minor = parse_fiat(data.amount, data.currency)
-        wallet = custody.get_wallet_in(session, _payout_wallet())
-        address = _payee_address(data.address or contract.counterparty.wallet_address, wallet.network)
-        beneficiary = check_travel_rule(_beneficiary(contract, data.beneficiary, address), address)
-        _screen_payee_in(session, principal.actor, address)
-        values = _profile_on(now.date())
-        amount_rub = pricing.rub_minor(session, amount, data.currency, now.date())
-        identity.consume_limit_in(
-            session, principal.actor, contract.participant_id, amount_rub, now.date(),
-            usage_id=_usage_id(order_id), reference=f"payment order {order_id}",
-        )  # fmt: skip
-        ttl = _ttl(values, data.ttl_minutes)
-        quote = _quote_in(
-            session, "payment_order", contract.participant_id, contract.id, data.currency, amount, amount_minor,
-            ttl, 0, now,
-        )  # fmt: skip
-        account = _open_client_account_in(session, principal.actor, contract.participant_id)
-        hold_id = f"hold:{order_id}"
-        _hold_in(session, principal.actor, hold_id, account, quote.sats, ttl, order_id, clock)
-        row = {
-            "id": order_id, "participant_id": contract.participant_id, "contract_id": contract.id,
-            "quote_id": quote.id, "currency": data.currency, "amount_minor": amount_minor,
-            "amount_rub_minor": amount_rub, "sats": quote.sats, "wallet_id": wallet.id, "address": address,
-            "beneficiary": beneficiary, "state": OrderState.PENDING_APPROVAL.value,
-            "approvals_required": values.approvals_required(Money(Decimal(amount_rub).scaleb(-2), "RUB")),
-            "hold_id": hold_id, "payout_id": None, "txid": None, "block_height": None, "reason": None,
-            "vo_code": vo_code, "reference": data.reference, "maker": principal.actor,
-            "created_at": format_time(now), "updated_at": format_time(now), "fingerprint": fingerprint,
-        }  # fmt: skip
-        store.insert_order(session, row)
-        _event(session, principal.actor, "settlement.payment_order.created", f"payment_order:{order_id}",
-               _order_event(row, price=str(quote.price), price_path=list(quote.path)), clock)  # fmt: skip
-        return _order_view(session, row)
+    amount, amount_minor = parse_fiat(data.amount, data.currency)
+    wallet = custody.get_wallet_in(session, _payout_wallet())
+    address = _payee_address(data.address or contract.counterparty.wallet_address, wallet.network)
+    beneficiary = check_travel_rule(_beneficiary(contract, data.beneficiary, address), address)
+    _screen_payee_in(session, principal.actor, address)
+    values = _profile_on(now.date())
+    amount_rub = pricing.rub_minor(session, amount, data.currency, now.date())
+    identity.consume_limit_in(
+        session, principal.actor, contract.participant_id, amount_rub, now.date(),
+        usage_id=_usage_id(order_id), reference=f"payment order {order_id}",
+    )  # fmt: skip
+    ttl = _ttl(values, data.ttl_minutes)
+    quote = _quote_in(
+        session, "payment_order", contract.participant_id, contract.id, data.currency, amount, amount_minor,
+        ttl, 0, now,
+    )  # fmt: skip
+    account = _open_client_account_in(session, principal.actor, contract.participant_id)
+    hold_id = f"hold:{order_id}"
+    _hold_in(session, principal.actor, hold_id, account, quote.sats, ttl, order_id, clock)
+    row = {
+        "id": order_id, "participant_id": contract.participant_id, "contract_id": contract.id,
+        "quote_id": quote.id, "currency": data.currency, "amount_minor": amount_minor,
+        "amount_rub_minor": amount_rub, "sats": quote.sats, "wallet_id": wallet.id, "address": address,
+        "beneficiary": beneficiary, "state": OrderState.PENDING_APPROVAL.value,
+        "approvals_required": values.approvals_required(Money(Decimal(amount_rub).scaleb(-2), "RUB")),
+        "hold_id": hold_id, "payout_id": None, "txid": None, "block_height": None, "reason": None,
+        "vo_code": vo_code, "reference": data.reference, "maker": principal.actor,
+        "created_at": format_time(now), "updated_at": format_time(now), "fingerprint": fingerprint,
+    }  # fmt: skip
+    store.insert_order(session, row)
+    _event(session, principal.actor, "settlement.payment_order.created", f"payment_order:{order_id}",
+           _order_event(row, price=str(quote.price), price_path=list(quote.path)), clock)  # fmt: skip
+    return _order_view(session, row, approvers=[], quote=_quote_row("payment_order", quote))
+
+
+def _replayed_order_in(
+    session: Session, principal: Principal, order_id: str, fingerprint: str
+) -> dict[str, Any] | None:
+    """An order id given again: the same content gets the stored order back, other content a conflict."""
+    existing = store.get_order(session, order_id)
+    if existing is None:
+        return None
+    _ensure_scope(principal, existing["participant_id"], "payment_order")
+    if existing["fingerprint"] != fingerprint:
+        raise Conflict("payment_order_id_reused", f"payment order {order_id} exists with different content")
+    return _order_view(session, existing)
 
 
 def _payee_address(address: str | None, network: str) -> str:
@@ -600,8 +657,14 @@ def _order_event(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {**{k: row[k] for k in keys}, **extra}
 
 
-def _order_view(session: Session, row: dict[str, Any]) -> dict[str, Any]:
-    quote = store.get_quote(session, row["quote_id"])
+def _order_view(
+    session: Session,
+    row: dict[str, Any],
+    approvers: list[str] | None = None,
+    quote: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The order as callers see it; ``approvers`` and ``quote`` when the caller has just read them."""
+    quote = quote or store.get_quote(session, row["quote_id"])
     assert quote is not None
     return {
         "id": row["id"],
@@ -615,7 +678,7 @@ def _order_view(session: Session, row: dict[str, Any]) -> dict[str, Any]:
         "address": row["address"],
         "beneficiary": row["beneficiary"],
         "approvals_required": row["approvals_required"],
-        "approvals": store.approvers_of(session, row["id"]),
+        "approvals": store.approvers_of(session, row["id"]) if approvers is None else approvers,
         "maker": row["maker"],
         "payout_id": row["payout_id"],
         "txid": row["txid"],
@@ -652,47 +715,74 @@ def approve_payment_order(
     """One approval (maker != checker, each approver once). The last one needed queues the payout."""
     _authorize_role(principal, "settlement.order.approve")
     now = clock()
-    with _expiring(db, order_id, now, clock) as session:
-        row = _load_order(session, principal, order_id, None)
-        if row["state"] != OrderState.PENDING_APPROVAL.value:
-            raise Conflict(
-                "payment_order.state", f"payment order {order_id} is {row['state']}, not awaiting approval"
-            )
-        approvers = store.approvers_of(session, order_id)
-        check_approver(row["maker"], principal.actor, approvers)
-        quote = store.get_quote(session, row["quote_id"])
-        assert quote is not None
-        if now >= _parse_time(quote["expires_at"]):
-            raise _QuoteExpired(order_id)
-        store.insert_approval(session, order_id, principal.actor, format_time(now))
-        _event(session, principal.actor, "settlement.payment_order.approval", f"payment_order:{order_id}",
-               {**_order_event(row), "approver": principal.actor, "approvals": len(approvers) + 1,
-                "approvals_required": row["approvals_required"]}, clock)  # fmt: skip
-        if len(approvers) + 1 >= row["approvals_required"]:
-            _queue_in(session, principal.actor, row, now, clock)
-        return _order_view(session, row)
+    try:
+        with db.transaction() as session:
+            return _approve_in(session, principal, order_id, now, clock)
+    except _QuoteExpired:
+        # The approval rolled back; the expiry must stick even though the approval fails.
+        with db.transaction() as session:
+            _expire_if_pending_in(session, order_id, now, clock)
+        raise _quote_expired(order_id) from None
+
+
+def approve_payment_orders(
+    db: Database, principal: Principal, order_ids: Sequence[str], clock: Clock = utc_now
+) -> list[dict[str, Any]]:
+    """One approval each for up to :data:`MAX_BATCH` orders, in one transaction with a savepoint per order:
+    a refused approval changes nothing of its order and does not stop the others."""
+    _authorize_role(principal, "settlement.order.approve")
+    _check_batch(len(order_ids), "order ids")
+    now = clock()
+    results: list[dict[str, Any]] = []
+    with db.transaction() as session:
+        for index, order_id in enumerate(order_ids):
+            try:
+                approve = partial(_approve_in, session, principal, order_id, now, clock)
+                results.append(_item_result(session, index, 200, approve))
+            except _QuoteExpired:
+                _expire_if_pending_in(session, order_id, now, clock)
+                results.append(_item_error(index, _quote_expired(order_id)))
+    return results
+
+
+def _approve_in(
+    session: Session, principal: Principal, order_id: str, now: datetime, clock: Clock
+) -> dict[str, Any]:
+    row = _load_order(session, principal, order_id, None)
+    if row["state"] != OrderState.PENDING_APPROVAL.value:
+        raise Conflict(
+            "payment_order.state", f"payment order {order_id} is {row['state']}, not awaiting approval"
+        )
+    approvers = store.approvers_of(session, order_id)
+    check_approver(row["maker"], principal.actor, approvers)
+    quote = store.get_quote(session, row["quote_id"])
+    assert quote is not None
+    if now >= _parse_time(quote["expires_at"]):
+        raise _QuoteExpired(order_id)
+    store.insert_approval(session, order_id, principal.actor, format_time(now))
+    _event(session, principal.actor, "settlement.payment_order.approval", f"payment_order:{order_id}",
+           {**_order_event(row), "approver": principal.actor, "approvals": len(approvers) + 1,
+            "approvals_required": row["approvals_required"]}, clock)  # fmt: skip
+    if len(approvers) + 1 >= row["approvals_required"]:
+        _queue_in(session, principal.actor, row, now, clock)
+    return _order_view(session, row, approvers=[*approvers, principal.actor], quote=quote)
 
 
 class _QuoteExpired(Exception):
+    """Raised inside an approval's transaction so that it rolls back before the order is expired."""
+
     def __init__(self, order_id: str) -> None:
         self.order_id = order_id
 
 
-@contextmanager
-def _expiring(db: Database, order_id: str, now: datetime, clock: Clock) -> Iterator[Session]:
-    """Run an approval; if its quote has expired, roll it back, expire the order in its own transaction and
-    refuse with ``quote.expired`` (the expiry must stick even though the approval fails)."""
-    try:
-        with db.transaction() as session:
-            yield session
-    except _QuoteExpired:
-        with db.transaction() as session:
-            row = store.get_order(session, order_id, lock=True)
-            if row is not None and row["state"] == OrderState.PENDING_APPROVAL.value:
-                _expire_order_in(session, row, now, clock)
-        raise PolicyRefused(
-            "quote.expired", f"the quote of payment order {order_id} expired; order again"
-        ) from None
+def _quote_expired(order_id: str) -> PolicyRefused:
+    return PolicyRefused("quote.expired", f"the quote of payment order {order_id} expired; order again")
+
+
+def _expire_if_pending_in(session: Session, order_id: str, now: datetime, clock: Clock) -> None:
+    row = store.get_order(session, order_id, lock=True)
+    if row is not None and row["state"] == OrderState.PENDING_APPROVAL.value:
+        _expire_order_in(session, row, now, clock)
 
 
 def _queue_in(session: Session, actor: str, row: dict[str, Any], now: datetime, clock: Clock) -> None:

@@ -1,0 +1,131 @@
+"""Payment orders in batches through HTTP on both databases: one result per item, a refused item leaves
+nothing behind and does not stop the others, and an approval batch queues its orders for one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from corridor.access.model import Role
+from corridor.demo import world
+from corridor.http.app import create_app
+from corridor.registry.service import verify
+from corridor.settlement import service
+
+from .conftest import World, later
+from .test_flows import client_of, count
+from .test_http import headers
+
+pytestmark = [pytest.mark.db, pytest.mark.chain]
+
+
+@pytest.fixture
+def http(settlement_world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(settlement_world.db), raise_server_exceptions=False) as client:
+        yield client
+
+
+def results_of(response: object) -> list[tuple[int, str]]:
+    """(status, order id or error code) per item."""
+    body = response.json()  # type: ignore[attr-defined]
+    return [(r["status"], r["order"]["id"] if "order" in r else r["error"]["code"]) for r in body["results"]]
+
+
+def test_a_batch_creates_the_good_orders_and_refuses_the_bad_without_trace(
+    settlement_world: World, http: TestClient
+) -> None:
+    w = settlement_world
+    w.fund_hot_wallet()
+    w.fund_importer(20_000_000)
+    client = headers(w, Role.CLIENT, "volga-accountant", w.importer)
+    sanctioned = world.demo_list_addresses()[0]
+    good = {"contract_id": w.import_contract, "amount": "1000.00", "currency": "RUB"}
+    orders = [
+        {**good, "id": "po-b1"},
+        {**good, "id": "po-b2", "address": sanctioned,
+         "beneficiary": {"name": "Blackfin", "country": "AE", "wallet_address": sanctioned}},
+        {**good, "id": "po-b3", "currency": "CNY"},
+        {**good, "id": "po-b4", "amount": "9999999999"},
+        {**good, "id": "po-b5"},
+    ]  # fmt: skip
+    entries_before = count(w.db, "registry_entries")
+    made = http.post(
+        "/v1/payment-orders/batch", json={"orders": orders}, headers=client | {"Idempotency-Key": "b1"}
+    )
+    assert made.status_code == 200, made.text
+    assert results_of(made) == [
+        (201, "po-b1"), (422, "screening_hit"), (422, "currency_mismatch"), (422, "limit_exceeded"), (201, "po-b5"),
+    ]  # fmt: skip
+    assert [r["index"] for r in made.json()["results"]] == [0, 1, 2, 3, 4]
+    listed = service.list_payment_orders(w.db, w.officers.ops, None, limit=50)
+    assert sorted(o["id"] for o in listed) == ["po-b1", "po-b5"]
+    held = sum(r["order"]["sats"] for r in made.json()["results"] if "order" in r)
+    assert service.balance(w.db, w.officers.ops, w.importer)["held_sats"] == held
+    assert count(w.db, "registry_entries") > entries_before and verify(w.db).ok
+
+    # the same orders again (a client retrying item by item): the stored orders, nothing new
+    again = http.post("/v1/payment-orders/batch", json={"orders": [orders[0], orders[4]]},
+                      headers=client | {"Idempotency-Key": "b2"})  # fmt: skip
+    assert results_of(again) == [(201, "po-b1"), (201, "po-b5")]
+    assert service.balance(w.db, w.officers.ops, w.importer)["held_sats"] == held
+
+    treasury = headers(w, Role.TREASURY, "treasurer")
+    approved = http.post("/v1/payment-orders/approvals", json={"ids": ["po-b1", "po-b5", "po-b1", "po-b2"]},
+                         headers=treasury | {"Idempotency-Key": "b3"})  # fmt: skip
+    assert approved.status_code == 200, approved.text
+    assert results_of(approved) == [
+        (200, "po-b1"), (200, "po-b5"), (409, "payment_order.state"), (404, "payment_order_not_found"),
+    ]  # fmt: skip
+    assert [r["order"]["state"] for r in approved.json()["results"][:2]] == ["queued", "queued"]
+    w.settle_round()
+    w.mine(6)
+    w.settle_round()
+    final = [service.get_payment_order(w.db, w.officers.ops, i) for i in ("po-b1", "po-b5")]
+    assert [o["state"] for o in final] == ["confirmed", "confirmed"]
+    assert final[0]["txid"] == final[1]["txid"]  # batched together
+    assert service.balance(w.db, w.officers.ops, w.importer)["held_sats"] == 0
+    assert verify(w.db).ok
+
+
+def test_an_approval_batch_expires_stale_orders_and_approves_the_rest(settlement_world: World) -> None:
+    w = settlement_world
+    w.fund_importer(10_000_000)
+    base = {"contract_id": w.import_contract, "amount": "1000", "currency": "RUB"}
+    made = service.create_payment_orders(
+        w.db, client_of(w.importer),
+        [service.PaymentOrderIn(**base, id="po-short", ttl_minutes=1), service.PaymentOrderIn(**base, id="po-long")],
+    )  # fmt: skip
+    assert [r["status"] for r in made] == [201, 201]
+    results = service.approve_payment_orders(
+        w.db, w.officers.treasurer, ["po-short", "po-long"], clock=later(2)
+    )
+    assert [(r["status"], r.get("error", {}).get("code")) for r in results] == [
+        (422, "quote.expired"),
+        (200, None),
+    ]
+    states = [service.get_payment_order(w.db, w.officers.ops, i)["state"] for i in ("po-short", "po-long")]
+    assert states == ["expired", "queued"]  # the expiry sticks although its approval was refused
+    # the expired order's hold is voided; the approved one's sats stay held, now as custody's reservation
+    assert service.balance(w.db, w.officers.ops, w.importer)["held_sats"] == made[1]["order"]["sats"]
+
+
+def test_batch_size_and_shape_are_checked(settlement_world: World, http: TestClient) -> None:
+    w = settlement_world
+    client = headers(w, Role.CLIENT, "volga-accountant", w.importer)
+    order = {"contract_id": w.import_contract, "amount": "1.00", "currency": "RUB"}
+    cases = [
+        ("/v1/payment-orders/batch", {"orders": []}),
+        ("/v1/payment-orders/batch", {"orders": [order] * 101}),
+        ("/v1/payment-orders/batch", {"orders": [{**order, "amount": 1.5}]}),
+        ("/v1/payment-orders/approvals", {"ids": []}),
+    ]
+    for n, (path, body) in enumerate(cases):
+        response = http.post(path, json=body, headers=client | {"Idempotency-Key": f"s{n}"})
+        assert (response.status_code, response.json()["code"]) == (422, "validation_error"), response.text
+    denied = http.post(
+        "/v1/payment-orders/approvals", json={"ids": ["x"]}, headers=client | {"Idempotency-Key": "d"}
+    )
+    assert denied.status_code == 403 and denied.json()["code"] == "forbidden"
+    assert count(w.db, "settlement_payment_orders") == 0
