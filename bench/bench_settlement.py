@@ -35,7 +35,39 @@ from corridor.settlement import service
 GOAL = 60.0
 
 
-def _one_backend(db: Database, orders: int) -> dict[str, float]:
+ORDER = {"amount": "1000.00", "currency": "RUB"}
+
+
+def _order_one_by_one(
+    http: TestClient, client: dict[str, str], treasury: dict[str, str], contract: str, orders: int
+) -> None:
+    """Two requests per order: create (client), approve (treasury)."""
+    for n in range(orders):
+        made = http.post("/v1/payment-orders", json={**ORDER, "contract_id": contract},
+                         headers=client | {"Idempotency-Key": f"c{n}"})  # fmt: skip
+        assert made.status_code == 201, made.text
+        done = http.post(f"/v1/payment-orders/{made.json()['id']}/approve",
+                         headers=treasury | {"Idempotency-Key": f"a{n}"})  # fmt: skip
+        assert done.status_code == 200, done.text
+
+
+def _order_in_batches(
+    http: TestClient, client: dict[str, str], treasury: dict[str, str], contract: str, orders: int, size: int
+) -> None:
+    """Two requests per ``size`` orders: a create batch (client), an approval batch (treasury)."""
+    for first in range(0, orders, size):
+        body = {"orders": [{**ORDER, "contract_id": contract} for _ in range(min(size, orders - first))]}
+        made = http.post("/v1/payment-orders/batch", json=body, headers=client | {"Idempotency-Key": f"c{first}"})
+        assert made.status_code == 200, made.text
+        results = made.json()["results"]
+        assert all(r["status"] == 201 for r in results), results
+        ids = [r["order"]["id"] for r in results]
+        done = http.post("/v1/payment-orders/approvals", json={"ids": ids},
+                         headers=treasury | {"Idempotency-Key": f"a{first}"})  # fmt: skip
+        assert done.status_code == 200 and all(r["status"] == 200 for r in done.json()["results"]), done.text
+
+
+def _one_backend(db: Database, orders: int, batch: int = 1) -> dict[str, float]:
     node = start_devnode()
     rpc = BitcoinRpc(node.url)
     try:
@@ -53,15 +85,13 @@ def _one_backend(db: Database, orders: int) -> dict[str, float]:
             client_key = bootstrap_key(db, Role.CLIENT, "bench-client", cast.importer).key
             treasury_key = bootstrap_key(db, Role.TREASURY, "bench-treasury").key
             with TestClient(create_app(db)) as http:
+                client = {"Authorization": f"Bearer {client_key}"}
+                treasury = {"Authorization": f"Bearer {treasury_key}"}
                 started = time.perf_counter()
-                for n in range(orders):
-                    body = {"contract_id": cast.import_contract, "amount": "1000.00", "currency": "RUB"}
-                    made = http.post("/v1/payment-orders", json=body,
-                                     headers={"Authorization": f"Bearer {client_key}", "Idempotency-Key": f"c{n}"})  # fmt: skip
-                    assert made.status_code == 201, made.text
-                    done = http.post(f"/v1/payment-orders/{made.json()['id']}/approve",
-                                     headers={"Authorization": f"Bearer {treasury_key}", "Idempotency-Key": f"a{n}"})  # fmt: skip
-                    assert done.status_code == 200, done.text
+                if batch == 1:
+                    _order_one_by_one(http, client, treasury, cast.import_contract, orders)
+                else:
+                    _order_in_batches(http, client, treasury, cast.import_contract, orders, batch)
                 accepted = time.perf_counter()
                 run.round()
                 run.mine(6)

@@ -9,6 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corridor.access.model import Role
+from corridor.contracts import service as contracts
+from corridor.contracts import store as contracts_store
 from corridor.demo import world
 from corridor.http.app import create_app
 from corridor.registry.service import verify
@@ -85,6 +87,9 @@ def test_a_batch_creates_the_good_orders_and_refuses_the_bad_without_trace(
     final = [service.get_payment_order(w.db, w.officers.ops, i) for i in ("po-b1", "po-b5")]
     assert [o["state"] for o in final] == ["confirmed", "confirmed"]
     assert final[0]["txid"] == final[1]["txid"]  # batched together
+    # same supplier, same amount: still two outputs, and each record names its own
+    outputs = [o["outputs"] for o in service.list_operations(w.db, w.officers.ops, None, 10)]
+    assert sorted(outputs) == [[f"{final[0]['txid']}:0"], [f"{final[0]['txid']}:1"]]
     assert service.balance(w.db, w.officers.ops, w.importer)["held_sats"] == 0
     assert verify(w.db).ok
 
@@ -129,3 +134,25 @@ def test_batch_size_and_shape_are_checked(settlement_world: World, http: TestCli
     )
     assert denied.status_code == 403 and denied.json()["code"] == "forbidden"
     assert count(w.db, "settlement_payment_orders") == 0
+
+
+def test_a_payment_already_sent_is_recorded_although_its_contract_closed_meanwhile(
+    settlement_world: World,
+) -> None:
+    # The checks ran when the order was accepted; once the coins are on chain the records must follow.
+    w = settlement_world
+    w.fund_hot_wallet()
+    w.fund_importer(10_000_000)
+    base = {"contract_id": w.import_contract, "amount": "1000", "currency": "RUB"}
+    service.create_payment_orders(w.db, client_of(w.importer), [service.PaymentOrderIn(**base, id="po-late")])
+    service.approve_payment_orders(w.db, w.officers.treasurer, ["po-late"])
+    w.settle_round()
+    contracts.close_contract(w.db, w.officers.ops, w.import_contract, "supply ended")
+    w.mine(6)
+    w.settle_round()
+    assert service.get_payment_order(w.db, w.officers.ops, "po-late")["state"] == "confirmed"
+    operations = service.list_operations(w.db, w.officers.ops, None, 10)
+    assert [o["source_id"] for o in operations] == ["po-late"]
+    with w.db.transaction() as session:
+        payment = contracts_store.get_payment(session, "po-late")
+    assert payment is not None and payment["amount_rub_minor"] == operations[0]["amount_rub_minor"]

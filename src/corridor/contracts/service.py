@@ -586,6 +586,22 @@ def record_contract_payment_in(
     """Record a settled payment under the contract in the caller's transaction: purpose binding and the
     client's limits are checked, the limit is used up, and a supporting-documents deadline is set.
     Idempotent by payment id (same content: the stored payment; other content: 409)."""
+    return _record_payment_in(session, actor, contract_id, payment, accepted_earlier=False)
+
+
+def record_settled_payment_in(
+    session: Session, actor: str, contract_id: str, payment: PaymentIn
+) -> dict[str, Any]:
+    """Record a payment that Corridor's own settlement accepted earlier, under the settlement checks of that
+    moment, and whose money has now moved: the record must be written even if the contract was closed or a
+    party re-screened since (the chain will not take the payment back). Limits were taken at acceptance
+    under the same usage id, so they are not counted twice."""
+    return _record_payment_in(session, actor, contract_id, payment, accepted_earlier=True)
+
+
+def _record_payment_in(
+    session: Session, actor: str, contract_id: str, payment: PaymentIn, accepted_earlier: bool
+) -> dict[str, Any]:
     existing = store.get_payment(session, payment.id)
     if existing is not None:
         if (existing["contract_id"], existing["amount_minor"], existing["paid_on"]) != (
@@ -599,7 +615,10 @@ def record_contract_payment_in(
         raise ValidationFailed("amount.invalid", "payment amounts must be positive")
     vo_code = check_vo_code(payment.vo_code)
     txid = check_txid(payment.txid)
-    contract = get_contract_for_settlement(session, contract_id, payment.direction, payment.paid_on)
+    if accepted_earlier:
+        contract = _load(session, contract_id)
+    else:
+        contract = get_contract_for_settlement(session, contract_id, payment.direction, payment.paid_on)
     if contract.currency == "RUB" and payment.amount_rub_minor != payment.amount_minor:
         raise ValidationFailed("amount_rub.mismatch", "a RUB payment's ruble amount is its amount")
     identity.consume_limit_in(

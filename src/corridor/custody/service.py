@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -758,17 +759,44 @@ def payout_progress_in(session: Session, payout_id: str) -> PayoutProgress:
 
 
 def _payout_vout(session: Session, batch: BatchRecord, payout: PayoutRecord) -> int | None:
-    if batch.raw_tx is None:
+    if batch.raw_tx is None or batch.txid is None:
         return None
+    key = (batch.family_id, batch.txid)
+    with _VOUTS_LOCK:
+        vouts = _VOUTS.get(key)
+    if vouts is None:
+        vouts = _family_vouts(session, batch)
+        with _VOUTS_LOCK:
+            if len(_VOUTS) >= 64:
+                _VOUTS.pop(next(iter(_VOUTS)))
+            _VOUTS[key] = vouts
+    return vouts.get(payout.id)
+
+
+# (family, txid) -> payout id -> output index. A family's payouts never change once it is built, nor does a
+# transaction's content, so a batch of n payouts is parsed once rather than once per payout.
+_VOUTS: dict[tuple[str, str], dict[str, int]] = {}
+_VOUTS_LOCK = threading.Lock()
+
+
+def _family_vouts(session: Session, batch: BatchRecord) -> dict[str, int]:
+    """Which output pays which payout: the batcher writes one output per payout in the family's order, so
+    two payouts of the same amount to the same address still get their own outputs. Each is checked."""
     from embit.transaction import Transaction
 
-    wallet = get_wallet_in(session, batch.wallet_id)
-    script = parse_address(payout.address, wallet.network).script_pubkey
-    tx = Transaction.parse(bytes.fromhex(batch.raw_tx))
-    for index, output in enumerate(tx.vout):
-        if output.script_pubkey.data == script and output.value == payout.amount_sats:
-            return index
-    return None
+    assert batch.raw_tx is not None
+    network = get_wallet_in(session, batch.wallet_id).network
+    outputs = Transaction.parse(bytes.fromhex(batch.raw_tx)).vout
+    family = store.payouts_where(session, store.payouts.c.family_id == batch.family_id)
+    found: dict[str, int] = {}
+    for index, payout in enumerate(family):
+        script = parse_address(payout.address, network).script_pubkey
+        if index < len(outputs) and (outputs[index].script_pubkey.data, outputs[index].value) == (
+            script,
+            payout.amount_sats,
+        ):
+            found[payout.id] = index
+    return found
 
 
 def cancel_queued_payout_in(session: Session, actor: str, payout_id: str, reason: str) -> PayoutRecord:

@@ -977,14 +977,15 @@ def _record_operation_in(
     quote = store.get_quote(session, row["quote_id"])
     assert quote is not None
     direction = Direction.INCOMING if kind == "export_proceeds" else Direction.OUTGOING
-    contracts.record_contract_payment_in(
+    # Both records count the settlement at the official rate of the operation day, so they agree.
+    official, amount_rub = _official_on_operation_day(session, row, quote, now.date())
+    contracts.record_settled_payment_in(
         session, ACTOR, row["contract_id"],
         PaymentIn(id=row["id"], direction=direction, paid_on=now.date(), amount_minor=row["amount_minor"],
-                  amount_rub_minor=row["amount_rub_minor"], vo_code=row["vo_code"], txid=txid,
+                  amount_rub_minor=amount_rub, vo_code=row["vo_code"], txid=txid,
                   reference=f"{kind} {row['id']}"),
     )  # fmt: skip
     contract = contracts.contract_summary_in(session, row["contract_id"])
-    official, amount_rub = _official_on_operation_day(session, row, quote, now.date())
     values = {
         "id": f"op_{row['id']}", "kind": kind, "source_id": row["id"], "participant_id": row["participant_id"],
         "contract_id": row["contract_id"], "unk": contract.get("unk"), "vo_code": row["vo_code"],
