@@ -25,8 +25,8 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from corridor.compliance.screening import service
-from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery, Standing
+from corridor.compliance.screening import service, store
+from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery, Standing, canonical_sha256
 from corridor.compliance.screening.normalize import make_identifier
 
 
@@ -111,9 +111,43 @@ def screen_party(session: Session, actor: str, party: PartyToScreen) -> GateOutc
 
 
 def screen_address(session: Session, actor: str, address: str, asset: str = "BTC") -> GateOutcome:
-    """Screen a wallet address (exact match on the normalised address) and record the decision."""
-    result = service.screen_subject_address_in(session, actor, f"address:{address}", address, asset)
+    """Screen a wallet address (exact match on the normalised address) and record the decision; an address
+    already screened against the lists that are current now keeps that screening (see below)."""
+    subject = address_subject(address)
+    kept = _standing_since_last_screening(session, subject, {"address": address, "asset": asset})
+    if kept is not None:
+        return kept
+    result = service.screen_subject_address_in(session, actor, subject, address, asset)
     return _outcome(result, "address")
+
+
+def _standing_since_last_screening(
+    session: Session, subject: str, query: dict[str, object]
+) -> GateOutcome | None:
+    """The address's standing, if its last screening asked the same query of exactly the list versions that
+    are current now; else None (screen again).
+
+    An address lookup is an exact match on list content, so asking again would find the same records; what
+    can change without a new list version (decisions, alerts) is already in the stored standing. A supplier
+    paid a hundred times is screened once per list version, not a hundred times: that was most of the cost
+    of a payment order and of each output the batcher adds. A new list version re-screens every subject
+    anyway (``review.rescreen_all``)."""
+    row = store.get_subject(session, subject)
+    if row is None or row.kind != "address" or row.last_screening_id is None:
+        return None
+    if row.query_sha256 != canonical_sha256(query):
+        return None
+    last = store.get_screening(session, row.last_screening_id)
+    current = sorted(v.id for v in store.current_versions(session))
+    if last is None or not current or sorted(last.list_version_ids) != current:
+        return None
+    status = GateStatus(row.status)
+    reason = (
+        f"address {row.reason}"
+        if status is GateStatus.HIT and row.reason.startswith("matches ")
+        else row.reason
+    )
+    return GateOutcome(status, row.last_screening_id, reason)
 
 
 def address_subject(address: str) -> str:

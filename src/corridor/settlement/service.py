@@ -75,6 +75,8 @@ HOLDS_ACCOUNT = "settlement:holds"
 HOLD_SLACK = timedelta(minutes=5)
 """A hold outlives its quote a little, so the void at approval or expiry never meets an expired transfer."""
 LATE_WATCH = timedelta(days=7)
+SYNC_CHUNK = 50
+"""Orders the worker follows per transaction: fewer commits and registry-head locks than one each."""
 MAX_BATCH = 100
 """Orders per batch request: one transaction holds the registry head for the whole batch."""
 """How long a closed invoice's address is still watched for late payments and reorgs."""
@@ -852,17 +854,19 @@ def sync_payment_orders(db: Database, clock: Clock = utc_now, report: SyncReport
     """Follow each order's payout through custody: broadcast, confirmed (posted), dropped; expire stale holds."""
     report = report or SyncReport()
     now = clock()
-    live = [OrderState.PENDING_APPROVAL.value, OrderState.QUEUED.value, OrderState.BROADCAST.value]
+    moving = [OrderState.QUEUED.value, OrderState.BROADCAST.value]
     with db.transaction() as session:
-        ids = store.order_ids_in_states(session, live)
-    for order_id in ids:
-        report.orders_checked += 1
-        try:
-            with db.transaction() as session:
-                if _sync_order_in(session, order_id, now, clock):
-                    report.orders_changed += 1
-        except CorridorError as error:
-            report.failures.append(f"payment order {order_id}: {error.code}: {error.detail}")
+        ids = store.orders_to_follow(session, moving, OrderState.PENDING_APPROVAL.value, format_time(now))
+    for first in range(0, len(ids), SYNC_CHUNK):
+        with db.transaction() as session:
+            for order_id in ids[first : first + SYNC_CHUNK]:
+                report.orders_checked += 1
+                try:
+                    with session.begin_nested():  # one order's failure leaves the chunk's others done
+                        if _sync_order_in(session, order_id, now, clock):
+                            report.orders_changed += 1
+                except CorridorError as error:
+                    report.failures.append(f"payment order {order_id}: {error.code}: {error.detail}")
     return report
 
 

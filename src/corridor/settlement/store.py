@@ -255,9 +255,16 @@ def update_order(session: Session, order_id: str, **values: Any) -> None:
     _update(session, payment_orders, order_id, values)
 
 
-def order_ids_in_states(session: Session, states: Sequence[str], limit: int = 10_000) -> list[str]:
-    query = select(payment_orders.c.id).where(payment_orders.c.state.in_(list(states)))
-    return [row[0] for row in session.execute(query.order_by(payment_orders.c.id).limit(limit))]
+def orders_to_follow(session: Session, moving: Sequence[str], pending: str, now: str) -> list[str]:
+    """Orders whose payout is in flight (``moving`` states), and ``pending`` ones whose quote has expired
+    by ``now``: a pending order with a live quote has nothing for the worker to do."""
+    expired = (
+        select(payment_orders.c.id)
+        .join(quotes, quotes.c.id == payment_orders.c.quote_id)
+        .where(payment_orders.c.state == pending, quotes.c.expires_at <= now)
+    )
+    query = select(payment_orders.c.id).where(payment_orders.c.state.in_(list(moving))).union(expired)
+    return sorted(row[0] for row in session.execute(query))
 
 
 def list_orders(
