@@ -3,10 +3,13 @@ requests get problem+json with a stable code and change nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from corridor.access.model import Role
 from corridor.access.service import bootstrap_key
@@ -58,7 +61,20 @@ def test_payment_order_through_http_is_approved_batched_and_confirmed(
     operations = http.get("/v1/currency-operations", headers=client).json()["items"]
     assert [o["source_id"] for o in operations] == [order_id]
     pdf = http.get(f"/v1/currency-operations/{operations[0]['id']}/statement.pdf", headers=client)
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF"), pdf.text
+    digest = hashlib.sha256(pdf.content).hexdigest()
+    assert pdf.headers["Corridor-Statement-SHA256"] == digest
+    with w.db.engine.connect() as connection:
+        issued = (
+            connection.execute(
+                text("SELECT payload FROM registry_entries WHERE kind = 'settlement.statement_issued'")
+            )
+            .scalars()
+            .all()
+        )
+    assert [json.loads(p)["sha256"] for p in issued] == [
+        digest
+    ]  # the copy the client holds is on the registry
     assert (
         http.get("/v1/payment-orders", headers=headers(w, Role.CLIENT, "other", w.exporter)).json()["items"]
         == []

@@ -761,7 +761,7 @@ def payout_progress_in(session: Session, payout_id: str) -> PayoutProgress:
 def _payout_vout(session: Session, batch: BatchRecord, payout: PayoutRecord) -> int | None:
     if batch.raw_tx is None or batch.txid is None:
         return None
-    key = (batch.family_id, batch.txid)
+    key = (str(session.get_bind().engine.url), batch.family_id, batch.txid)
     with _VOUTS_LOCK:
         vouts = _VOUTS.get(key)
     if vouts is None:
@@ -773,9 +773,9 @@ def _payout_vout(session: Session, batch: BatchRecord, payout: PayoutRecord) -> 
     return vouts.get(payout.id)
 
 
-# (family, txid) -> payout id -> output index. A family's payouts never change once it is built, nor does a
-# transaction's content, so a batch of n payouts is parsed once rather than once per payout.
-_VOUTS: dict[tuple[str, str], dict[str, int]] = {}
+# (database, family, txid) -> payout id -> output index. A family's payouts never change once it is built,
+# nor does a transaction's content, so a batch of n payouts is parsed once rather than once per payout.
+_VOUTS: dict[tuple[str, str, str], dict[str, int]] = {}
 _VOUTS_LOCK = threading.Lock()
 
 

@@ -3,6 +3,7 @@ currency-operation records with their PDF statements. Thin: every rule lives in 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
@@ -193,5 +194,8 @@ def statement_pdf(operation_id: str, db: DbDep, principal: PrincipalDep) -> Resp
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="statement-{operation_id}.pdf"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="statement-{operation_id}.pdf"',
+            "Corridor-Statement-SHA256": hashlib.sha256(pdf).hexdigest(),  # as on its registry entry
+        },
     )

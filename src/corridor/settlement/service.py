@@ -1053,7 +1053,13 @@ def statement_pdf(db: Database, principal: Principal, operation_id: str, clock: 
             "Verify the registry entry with `corridor registry verify` or an inclusion proof from /v1/registry.",
         ),
     )
-    return render_statement_pdf(statement)
+    pdf = render_statement_pdf(statement)
+    with db.transaction() as session:
+        # Each issued statement is on the registry by its hash: whoever holds a copy can check it is ours.
+        _event(session, principal.actor, "settlement.statement_issued", f"operation:{operation_id}",
+               {"statement_id": statement.statement_id, "generated_at": format_time(statement.generated_at),
+                "sha256": hashlib.sha256(pdf).hexdigest(), "bytes": len(pdf)}, clock)  # fmt: skip
+    return pdf
 
 
 def _operation_record(
