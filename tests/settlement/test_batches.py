@@ -1,4 +1,4 @@
-"""Payment orders in batches through HTTP on both databases: one result per item, a refused item leaves
+"""Payment orders in batches and re-quotes, through HTTP on both databases: one result per item, a refused item leaves
 nothing behind and does not stop the others, and an approval batch queues its orders for one transaction."""
 
 from __future__ import annotations
@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from corridor.access.model import Role
 from corridor.contracts import service as contracts
 from corridor.contracts import store as contracts_store
 from corridor.demo import world
+from corridor.errors import CorridorError
 from corridor.http.app import create_app
 from corridor.registry.service import verify
 from corridor.settlement import service
@@ -156,3 +158,40 @@ def test_a_payment_already_sent_is_recorded_although_its_contract_closed_meanwhi
     with w.db.transaction() as session:
         payment = contracts_store.get_payment(session, "po-late")
     assert payment is not None and payment["amount_rub_minor"] == operations[0]["amount_rub_minor"]
+
+
+def test_an_expired_order_is_requoted_held_again_and_approved_afresh(settlement_world: World) -> None:
+    w = settlement_world
+    w.fund_hot_wallet()
+    w.fund_importer(60_000_000)
+    client = client_of(w.importer)
+    made = service.create_payment_order(
+        w.db, client, service.PaymentOrderIn(w.import_contract, "1500000", "RUB", id="po-rq", ttl_minutes=1)
+    )
+    assert made["approvals_required"] == 2
+    service.approve_payment_order(w.db, w.officers.treasurer, "po-rq")  # one of two, at the old price
+    with pytest.raises(CorridorError) as stale:
+        service.approve_payment_order(w.db, w.officers.checker, "po-rq", clock=later(2))
+    assert stale.value.code == "quote.expired"
+    assert service.balance(w.db, w.officers.ops, w.importer)["held_sats"] == 0
+    with pytest.raises(CorridorError) as foreign:
+        service.requote_payment_order(w.db, client_of(w.exporter), "po-rq", clock=later(3))
+    assert foreign.value.code == "payment_order_not_found"
+
+    again = service.requote_payment_order(w.db, client, "po-rq", clock=later(3))
+    assert again["state"] == "pending_approval" and again["approvals"] == []
+    assert again["quote"]["id"] != made["quote"]["id"]
+    assert service.balance(w.db, w.officers.ops, w.importer)["held_sats"] == again["sats"]
+    with pytest.raises(CorridorError) as twice:
+        service.requote_payment_order(w.db, client, "po-rq", clock=later(3))
+    assert twice.value.code == "payment_order.state"  # a live order is not re-quoted
+
+    service.approve_payment_order(w.db, w.officers.treasurer, "po-rq", clock=later(4))
+    queued = service.approve_payment_order(w.db, w.officers.checker, "po-rq", clock=later(4))
+    assert queued["state"] == "queued"
+    with w.db.engine.connect() as connection:
+        used = connection.execute(
+            text("SELECT count(*) FROM identity_limit_usage WHERE id = 'contract_payment:po-rq'")
+        ).scalar_one()
+    assert used == 1  # the limit is counted once, for the live quote
+    assert verify(w.db).ok

@@ -153,6 +153,12 @@ def approve_payment_order(order_id: str, db: DbDep, principal: PrincipalDep) -> 
     return service.approve_payment_order(db, principal, order_id)
 
 
+@router.post("/payment-orders/{order_id}/requote")
+def requote_payment_order(order_id: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    """An expired order at today's price: checked and held again, to be approved afresh."""
+    return service.requote_payment_order(db, principal, order_id)
+
+
 @router.post("/payment-orders/{order_id}/cancel")
 def cancel_payment_order(
     order_id: str, body: ReasonBody, db: DbDep, principal: PrincipalDep

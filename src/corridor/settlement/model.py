@@ -246,9 +246,10 @@ ORDER_MOVES: Final[Mapping[OrderState, frozenset[OrderState]]] = {
     OrderState.CONFIRMED: frozenset(),
     OrderState.CANCELLED: frozenset(),
     OrderState.FAILED: frozenset(),
-    OrderState.EXPIRED: frozenset(),
+    OrderState.EXPIRED: frozenset({OrderState.PENDING_APPROVAL}),
 }
-"""BROADCAST -> QUEUED: a reorg or replacement put the payout back in the queue; custody pays it once."""
+"""BROADCAST -> QUEUED: a reorg or replacement put the payout back in the queue; custody pays it once.
+EXPIRED -> PENDING_APPROVAL: re-quoted at today's price, checked and held again, approved afresh."""
 
 
 def check_order_move(current: OrderState, target: OrderState) -> None:

@@ -781,10 +781,17 @@ def _quote_expired(order_id: str) -> PolicyRefused:
     return PolicyRefused("quote.expired", f"the quote of payment order {order_id} expired; order again")
 
 
-def _expire_if_pending_in(session: Session, order_id: str, now: datetime, clock: Clock) -> None:
+def _expire_if_pending_in(
+    session: Session, order_id: str, now: datetime, clock: Clock, only_if_stale: bool = False
+) -> None:
     row = store.get_order(session, order_id, lock=True)
-    if row is not None and row["state"] == OrderState.PENDING_APPROVAL.value:
-        _expire_order_in(session, row, now, clock)
+    if row is None or row["state"] != OrderState.PENDING_APPROVAL.value:
+        return
+    if only_if_stale:
+        quote = store.get_quote(session, row["quote_id"])
+        if quote is None or now < _parse_time(quote["expires_at"]):
+            return
+    _expire_order_in(session, row, now, clock)
 
 
 def _queue_in(session: Session, actor: str, row: dict[str, Any], now: datetime, clock: Clock) -> None:
@@ -804,6 +811,48 @@ def _expire_order_in(session: Session, row: dict[str, Any], now: datetime, clock
     _void_hold_in(session, ACTOR, row, f"quote expired: payment order {row['id']}", clock)
     identity.release_limit_in(session, ACTOR, _usage_id(row["id"]), f"payment order {row['id']} expired")
     _move(session, ACTOR, row, OrderState.EXPIRED, now, clock, reason="quote expired before approval")
+
+
+def requote_payment_order(
+    db: Database, principal: Principal, order_id: str, clock: Clock = utc_now
+) -> dict[str, Any]:
+    """Give an order whose quote expired before approval a new quote at today's price, instead of ordering
+    again: the contract, screening, Travel Rule and limit checks run again, the new sats are held, and the
+    approvals given at the old price no longer count (the amount in BTC changed)."""
+    scoped = _authorize_role(principal, "settlement.order.create")
+    now = clock()
+    with db.transaction() as session:
+        row = _load_order(session, principal, order_id, scoped)
+        if row["state"] == OrderState.PENDING_APPROVAL.value:  # stale, but the worker has not seen it yet
+            _expire_if_pending_in(session, order_id, now, clock, only_if_stale=True)
+            row = _load_order(session, principal, order_id, scoped)
+        if row["state"] != OrderState.EXPIRED.value:
+            raise Conflict("payment_order.state", f"payment order {order_id} is {row['state']}; only an expired "
+                           "order is re-quoted")  # fmt: skip
+        contract = contracts.get_contract_for_settlement(
+            session, row["contract_id"], Direction.OUTGOING, now.date()
+        )
+        _screen_payee_in(session, principal.actor, row["address"])
+        check_travel_rule(row["beneficiary"], row["address"])
+        values = _profile_on(now.date())
+        amount = fiat_from_minor(row["amount_minor"], row["currency"])
+        amount_rub = pricing.rub_minor(session, amount, row["currency"], now.date())
+        identity.consume_limit_in(
+            session, principal.actor, contract.participant_id, amount_rub, now.date(),
+            usage_id=_usage_id(order_id), reference=f"payment order {order_id} re-quoted",
+        )  # fmt: skip
+        ttl = values.quote_ttl_minutes
+        quote = _quote_in(session, "payment_order", contract.participant_id, contract.id, row["currency"], amount,
+                          row["amount_minor"], ttl, 0, now)  # fmt: skip
+        hold_id = f"hold:{order_id}:{quote.id}"
+        _hold_in(session, principal.actor, hold_id, client_account_id(row["participant_id"]), quote.sats, ttl,
+                 order_id, clock)  # fmt: skip
+        store.delete_approvals(session, order_id)
+        required = values.approvals_required(Money(Decimal(amount_rub).scaleb(-2), "RUB"))
+        _move(session, principal.actor, row, OrderState.PENDING_APPROVAL, now, clock, quote_id=quote.id,
+              sats=quote.sats, hold_id=hold_id, amount_rub_minor=amount_rub, approvals_required=required,
+              reason=None)  # fmt: skip
+        return _order_view(session, row, approvers=[], quote=_quote_row("payment_order", quote))
 
 
 def cancel_payment_order(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     insert,
     select,
     update,
@@ -271,6 +272,10 @@ def list_orders(
     session: Session, participant_id: str | None, state: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
     return _page(session, payment_orders, payment_orders.c.state, participant_id, state, after, limit)
+
+
+def delete_approvals(session: Session, order_id: str) -> None:
+    session.execute(delete(order_approvals).where(order_approvals.c.order_id == order_id))
 
 
 def insert_approval(session: Session, order_id: str, approver: str, now: str) -> None:
