@@ -1,9 +1,10 @@
 """End-to-end payment orders per second through HTTP: create -> approve -> batched -> confirmed on the devnode.
 
-Each order is two HTTP requests through the real app (API keys, idempotency keys, problem+json stack) served
-in-process by Starlette's test client; the batcher, the chain follower and the settlement worker then run
-their rounds against a real devnode until every order is confirmed at the profile's depth. The time is the
-whole path; the baseline in the same run is the same path on SQLite.
+Orders go through the real app (API keys, idempotency keys, problem+json stack) served in-process by
+Starlette's test client, either as two requests per order (create, approve) or as two requests per 100
+orders (``/v1/payment-orders/batch`` and ``/v1/payment-orders/approvals``); the batcher, the chain follower
+and the settlement worker then run their rounds against a real devnode until every order is confirmed at
+the profile's depth. The time is the whole path; the baseline in the same run is the same path on SQLite.
 
 Run: python bench/bench_settlement.py [--quick]  -> prints a JSON list of results.
 """
@@ -33,6 +34,7 @@ from corridor.http.app import create_app
 from corridor.settlement import service
 
 GOAL = 60.0
+BATCH = 100
 
 
 ORDER = {"amount": "1000.00", "currency": "RUB"}
@@ -57,7 +59,9 @@ def _order_in_batches(
     """Two requests per ``size`` orders: a create batch (client), an approval batch (treasury)."""
     for first in range(0, orders, size):
         body = {"orders": [{**ORDER, "contract_id": contract} for _ in range(min(size, orders - first))]}
-        made = http.post("/v1/payment-orders/batch", json=body, headers=client | {"Idempotency-Key": f"c{first}"})
+        made = http.post(
+            "/v1/payment-orders/batch", json=body, headers=client | {"Idempotency-Key": f"c{first}"}
+        )
         assert made.status_code == 200, made.text
         results = made.json()["results"]
         assert all(r["status"] == 201 for r in results), results
@@ -113,31 +117,29 @@ def _one_backend(db: Database, orders: int, batch: int = 1) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    orders = 60 if quick else 400
-    results: dict[str, dict[str, float]] = {}
+    orders = 100 if quick else 400
+    results: dict[tuple[str, int], dict[str, float]] = {}
     for backend in backends():
-        with scratch_database(backend) as db:
-            results[backend] = _one_backend(db, orders)
-    main = "postgresql" if "postgresql" in results else "sqlite"
-    baseline = {"sqlite": round(results["sqlite"]["orders_per_s"], 2)} if main != "sqlite" else None
-    figures = [
+        for batch in (BATCH, 1):
+            with scratch_database(backend) as db:
+                results[(backend, batch)] = _one_backend(db, orders, batch)
+    main = "postgresql" if ("postgresql", BATCH) in results else "sqlite"
+    batched, single = results[(main, BATCH)], results[(main, 1)]
+    baseline = {"sqlite": round(results[("sqlite", BATCH)]["orders_per_s"], 2)} if main != "sqlite" else None
+    return [
         figure(
-            f"settlement: payment orders end to end ({main}, {orders} orders, HTTP)",
-            results[main]["orders_per_s"],
-            "orders/s",
-            f">= {GOAL:.0f} orders/s",
-            baseline,
+            f"settlement: payment orders end to end, batches of {BATCH} ({main}, {orders} orders, HTTP)",
+            batched["orders_per_s"], "orders/s", f">= {GOAL:.0f} orders/s", baseline,
         ),
-        figure(
-            f"settlement: create + approve through HTTP ({main})",
-            results[main]["http_orders_per_s"],
-            "orders/s",
-        ),
-        figure(
-            f"settlement: batch, broadcast, 6 confirmations ({main})", results[main]["chain_seconds"], "s"
-        ),
-    ]
-    return figures
+        figure(f"settlement: create + approve in batches of {BATCH} through HTTP ({main})",
+               batched["http_orders_per_s"], "orders/s"),
+        figure(f"settlement: batch, broadcast, 6 confirmations of {orders} orders ({main})",
+               batched["chain_seconds"], "s"),
+        figure(f"settlement: payment orders end to end, one request each ({main}, {orders} orders, HTTP)",
+               single["orders_per_s"], "orders/s", f">= {GOAL:.0f} orders/s"),
+        figure(f"settlement: create + approve one request each through HTTP ({main})",
+               single["http_orders_per_s"], "orders/s"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
