@@ -28,7 +28,7 @@ from corridor.compliance.screening.evaluation import (
     quality,
     read_name_bench,
 )
-from corridor.compliance.screening.index import DEFAULT_CUTOFF, DEFAULT_THRESHOLD, ScreeningIndex
+from corridor.compliance.screening.index import ScreeningIndex
 from corridor.compliance.screening.matcher import (
     DEFAULT_ALGORITHM,
     LOGIC_V2,
@@ -37,11 +37,17 @@ from corridor.compliance.screening.matcher import (
     query_proxy,
 )
 from corridor.compliance.screening.model import ListSnapshot, PartyQuery
+from corridor.compliance.screening.service import policy_on
 from corridor.compliance.screening.sources import load_list
 from corridor.compliance.screening.sources.ofac_csv import OfacCsvFiles, load_ofac_csv
 from corridor.testdata import shared_data_dir
 
 CASES = "opensanctions-nomenklatura-name-bench/contrib/name_bench/cases.csv"
+# The profile in force decides the alert threshold and the cutoff, as it does for every screening.
+POLICY = policy_on()
+REVIEW_BAND = 0.50
+"""The lower end of the review band reported since session 1 (the profile's cutoff is lower)."""
+CURVE = (0.50, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90)
 
 
 def _metric(name: str, value: float, unit: str, goal: str | None, baseline: float | None) -> dict[str, Any]:
@@ -84,7 +90,7 @@ def _latencies(
     timings = []
     for query in queries:
         start = time.perf_counter()
-        index.screen(query, threshold=DEFAULT_THRESHOLD, cutoff=DEFAULT_CUTOFF, algorithm=algorithm)
+        index.screen(query, threshold=POLICY.threshold, cutoff=POLICY.cutoff, algorithm=algorithm)
         timings.append(time.perf_counter() - start)
     return timings
 
@@ -152,14 +158,15 @@ def quality_metrics(quick: bool) -> list[dict[str, Any]]:
         pairs = random.Random(7).sample(pairs, 300)
     ours = pipeline_scores(pairs)
     ceiling = direct_scores(pairs, LOGIC_V2)
-    metrics = _quality_at(pairs, ours, ceiling, DEFAULT_THRESHOLD, "threshold")
-    metrics += _quality_at(pairs, ours, ceiling, DEFAULT_CUTOFF, "cutoff")
+    metrics = _quality_at(pairs, ours, ceiling, POLICY.threshold, "threshold")
+    metrics += _quality_at(pairs, ours, ceiling, REVIEW_BAND, "cutoff")
     metrics.append(_best_recall_at_precision(pairs, ours, ceiling, 0.9))
+    metrics += _curve(pairs, ours, ceiling)
     # Before/after: the same pipeline with plain logic-v2, and the new scorer without retrieval.
     plain = pipeline_scores(pairs, LOGIC_V2)
     scorer = direct_scores(pairs, DEFAULT_ALGORITHM)
     for label, scores in (("logic_v2_pipeline", plain), ("scorer_alone", scorer)):
-        at = quality(pairs, scores, DEFAULT_THRESHOLD)
+        at = quality(pairs, scores, POLICY.threshold)
         metrics.append(_metric(f"cases_precision_at_threshold_{label}", at.precision, "ratio", None, None))
         metrics.append(_metric(f"cases_recall_at_threshold_{label}", at.recall, "ratio", None, None))
         best = _best_recall_at_precision(pairs, scores, ceiling, 0.9)
@@ -184,6 +191,20 @@ def _quality_at(
         _metric(f"cases_recall_{suffix}", mine.recall, "ratio", goals.get("recall"), round(best.recall, 4)),
         _metric(f"cases_f1_{suffix}", mine.f1, "ratio", None, round(best.f1, 4)),
     ]
+
+
+def _curve(pairs: list[NamePair], ours: list[float], ceiling: list[float]) -> list[dict[str, Any]]:
+    """Precision and recall of the pipeline at fixed thresholds (logic-v2 alone as the baseline)."""
+    points = []
+    for threshold in CURVE:
+        mine, base = quality(pairs, ours, threshold), quality(pairs, ceiling, threshold)
+        for label, value, baseline in (
+            ("precision", mine.precision, base.precision),
+            ("recall", mine.recall, base.recall),
+        ):
+            name = f"cases_curve_{label}_at_{threshold:.2f}"
+            points.append(_metric(name, value, "ratio", None, round(baseline, 4)))
+    return points
 
 
 def _best_recall_at_precision(

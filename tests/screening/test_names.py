@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from corridor.compliance.screening.index import DEFAULT_THRESHOLD
+from corridor.compliance.screening.index import DEFAULT_THRESHOLD, ScreeningIndex
 from corridor.compliance.screening.matcher import LOGIC_V2_NAMES, entity_proxy, query_proxy
 from corridor.compliance.screening.model import (
     EntitySchema,
@@ -16,8 +16,10 @@ from corridor.compliance.screening.model import (
     ListedName,
     ListSnapshot,
     PartyQuery,
+    make_snapshot,
 )
 from corridor.compliance.screening.names import FEATURES, SCORE_ANCHOR, NameModel, calibrate, stored_model
+from corridor.compliance.screening.normalize import numeric_variant
 from corridor.compliance.screening.training import draw_pairs, evaluation_names
 
 _ids = itertools.count()
@@ -68,3 +70,34 @@ def test_training_draws_no_name_of_the_evaluation_set(shared_data: Path, zala_sn
     assert pairs and {p.label for p in pairs} == {True, False}
     used = {" ".join(n.casefold().split()) for p in pairs for n in (p.query, p.candidate)}
     assert not used & (excluded | {names[0]})
+
+
+def _org_score(query: str, listed: str) -> float:
+    candidate = entity_proxy(
+        ListedEntity("x", EntitySchema.ORGANIZATION, (ListedName(listed),)), f"test-names-{next(_ids)}"
+    )
+    score, _ = LOGIC_V2_NAMES.score(query_proxy(PartyQuery(query, EntitySchema.ORGANIZATION)), candidate)
+    return score
+
+
+def test_an_initial_matches_its_name_and_not_another() -> None:
+    assert _score("M. Osetrova", "Maria Osetrova")[0] >= DEFAULT_THRESHOLD
+    assert _score("M. Osetrova", "Svetlana Osetrova")[0] < DEFAULT_THRESHOLD
+
+
+def test_numbers_written_out_meet_digits_in_organisation_names_only() -> None:
+    assert numeric_variant("Brigade Forty-Four") == "Brigade 44"
+    assert numeric_variant("First International Bank") == "1st International Bank"
+    assert numeric_variant("Gazprom Neft") is None
+    assert _org_score("Brigade Forty-Four", "Brigade 44") >= DEFAULT_THRESHOLD
+    assert _org_score("Second Avenue Holdings", "5th Avenue Holdings") < DEFAULT_THRESHOLD
+    person = query_proxy(PartyQuery("Ten Li Wei", EntitySchema.PERSON))  # Ten is a surname
+    assert person.get("alias") == []
+
+
+def test_names_in_scripts_without_romanisation_still_retrieve_each_other() -> None:
+    """rigour cannot romanise Khmer: its tokens are kept as written, so the index still has keys for them."""
+    listed = ListedEntity("khm", EntitySchema.PERSON, (ListedName("ហ៊ុន ម៉ាណែត"),))
+    index = ScreeningIndex.build([make_snapshot("t", None, "", [listed], "test")])
+    found = index.screen(PartyQuery("ហ៊ុន ម៉ាណែត", EntitySchema.PERSON), cutoff=0.0)
+    assert [c.list_id for c in found.candidates] == ["khm"]

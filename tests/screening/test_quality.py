@@ -53,19 +53,19 @@ def test_pipeline_beats_logic_v2_alone_at_the_alert_threshold(
 ) -> None:
     ours = quality(cases, pipeline, DEFAULT_THRESHOLD)
     ceiling = quality(cases, logic_v2_alone, DEFAULT_THRESHOLD)
-    # Measured: precision 0.849 vs 0.760, recall 0.833 vs 0.835, F1 0.841 vs 0.796.
+    # Measured: precision 0.854 vs 0.761, recall 0.882 vs 0.838, F1 0.868 vs 0.797.
     assert ours.precision >= ceiling.precision + 0.05
     assert ours.f1 >= ceiling.f1 + 0.02
-    assert ours.recall >= ceiling.recall - 0.02
+    assert ours.recall >= ceiling.recall + 0.02
 
 
 def test_best_recall_at_precision_090_improves_on_logic_v2(
     cases: list[NamePair], pipeline: list[float], logic_v2_alone: list[float]
 ) -> None:
-    # Measured: pipeline 0.748, logic-v2 alone 0.708 (the goal, 0.95, is not met; see the benchmark).
+    # Measured: pipeline 0.781, logic-v2 alone 0.711 (the goal, 0.95, is not met; see the benchmark).
     assert (
         _best_recall_at_precision(cases, pipeline, 0.9)
-        >= _best_recall_at_precision(cases, logic_v2_alone, 0.9) + 0.02
+        >= _best_recall_at_precision(cases, logic_v2_alone, 0.9) + 0.05
     )
 
 
@@ -74,7 +74,7 @@ def test_review_band_above_cutoff_keeps_most_true_matches(
 ) -> None:
     """The comparator scores a name with one part replaced by another real name (Kim Yong-chol / Kim
     Yong-chun) as a different name, so fewer labelled-positive variants stay in the review band than
-    with logic-v2 (0.96): measured 0.887."""
+    with logic-v2 (0.99): measured 0.904."""
     assert quality(cases, pipeline, DEFAULT_CUTOFF).recall >= 0.87
 
 

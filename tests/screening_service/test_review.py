@@ -79,11 +79,23 @@ def test_new_list_version_alerts_blocks_and_a_false_positive_clears(
     with pytest.raises(ValidationFailed):
         review.decide_alert(db, officers.maker, alert["id"], "false_positive", "")
 
-    decided = review.decide_alert(
+    proposed = review.decide_alert(
         db, officers.maker, alert["id"], "false_positive", "owner born 1958 in Herat; passport differs"
     )
+    assert (proposed["status"], proposed["standing"]["status"], proposed["resolved_alert_ids"]) == (
+        "pending",
+        "hit",
+        [],
+    )
+    assert may_transact(db, pid) == "screening_hit"  # one officer's word is not enough
+    decided = review.check_decision(db, officers.checker, proposed["id"], True, "file checked: agreed")
     assert decided["verdict"] == "false_positive" and decided["resolved_alert_ids"] == [alert["id"]]
     assert (decided["decided_by"], decided["officer_name"]) == ("user:co-maker", "Maria Maker")
+    assert (decided["status"], decided["checked_by"], decided["checker_name"]) == (
+        "confirmed",
+        "user:co-checker",
+        "Chen Checker",
+    )
     assert decided["standing"]["status"] == "clear"
     assert may_transact(db, pid) is None
     assert review.get_alert(db, regulator, alert["id"])["decision_id"] == decided["id"]
@@ -103,12 +115,20 @@ def test_new_list_version_alerts_blocks_and_a_false_positive_clears(
     assert review.rescreen_all(db, operator).alerts == ()
     entry = _last_payload(db, "screening.hit_decided")
     assert entry["officer"] == "user:co-maker" and entry["reason"].startswith("owner born 1958")
+    assert entry["checked_by"] == "user:co-checker" and entry["resolved_alert_ids"] == [alert["id"]]
+    assert _last_payload(db, "screening.decision_proposed")["decision_id"] == decided["id"]
 
     # Changed subject data (another birth date) is a new pair: the hit is back and blocks again.
     with db.transaction() as session:
         revived = gate.screen_party(session, "system:tests", _owner_party(owner, birth_date="1953-01-01"))
     assert revived.status is gate.GateStatus.HIT
     assert may_transact(db, pid) == "screening_hit"
+
+
+def confirmed_decision(db: Database, officers: Officers, proposed: dict[str, Any]) -> dict[str, Any]:
+    """The checker's confirmation of the maker's pending decision."""
+    assert proposed["status"] == "pending" and proposed["decided_by"] == "user:co-maker"
+    return review.check_decision(db, officers.checker, proposed["id"], True, "second review: agreed")
 
 
 def _owner_party(subject: str, birth_date: str = "1958-01-01") -> gate.PartyToScreen:
@@ -143,8 +163,12 @@ def test_changed_list_record_revives_a_false_positive_and_a_true_match_stays_blo
     with pytest.raises(NotFound):
         review.decide_hit(db, officers.maker, hit.screening_id, "opensanctions:nobody", "true_match", "xyz")
 
-    decided = review.decide_hit(
-        db, officers.maker, hit.screening_id, top["entity_ref"], "false_positive", "a namesake, born 1990"
+    decided = confirmed_decision(
+        db,
+        officers,
+        review.decide_hit(
+            db, officers.maker, hit.screening_id, top["entity_ref"], "false_positive", "a namesake, born 1990"
+        ),
     )
     assert decided["standing"]["status"] == "clear"
     with db.transaction() as session:
@@ -166,8 +190,14 @@ def test_changed_list_record_revives_a_false_positive_and_a_true_match_stays_blo
     with db.transaction() as session:
         assert gate.screen_party(session, "system:tests", OSETROVA).status is gate.GateStatus.HIT
 
-    confirmed = review.decide_alert(
-        db, officers.checker, alert["id"], "true_match", "same person, INN matches"
+    confirmed = review.check_decision(
+        db,
+        officers.maker,
+        review.decide_alert(db, officers.checker, alert["id"], "true_match", "same person, INN matches")[
+            "id"
+        ],
+        True,
+        "agreed",
     )
     assert confirmed["standing"]["status"] == "hit" and confirmed["standing"]["escalated"]
     with db.transaction() as session:
@@ -249,5 +279,76 @@ def test_counterparty_alert_blocks_settlement_until_decided(
     assert (
         contracts.get_contract(db, officers.maker, contract_id).screening["counterparty"]["status"] == "hit"
     )
-    review.decide_alert(db, officers.maker, alert_id, "false_positive", "different registration, China")
+    proposed = review.decide_alert(
+        db, officers.maker, alert_id, "false_positive", "different registration, China"
+    )
+    assert settlement_refusal() == "counterparty_screening_hit"  # pending: the hit still blocks
+    confirmed_decision(db, officers, proposed)
     assert settlement_refusal() is None
+
+
+def test_a_decision_takes_effect_only_when_a_second_officer_confirms_it(
+    db: Database, officers: Officers, operator: Principal, regulator: Principal, shared_data: Path
+) -> None:
+    with db.transaction() as session:
+        gate.screen_party(session, "system:tests", OSETROVA)  # remembered while no list is loaded
+    service.load_list_file(db, operator, data(shared_data, ZALA), "ftm")
+    (alert_id,) = review.rescreen_all(db, operator).alerts
+
+    def gate_status() -> gate.GateStatus:
+        with db.transaction() as session:
+            return gate.screen_party(session, "system:tests", OSETROVA).status
+
+    # The maker's false positive is pending: the hit, the alert and the block all stay.
+    proposed = review.decide_alert(db, officers.maker, alert_id, "false_positive", "namesake, born 1990")
+    assert proposed["status"] == "pending" and proposed["checked_by"] is None
+    assert review.get_alert(db, regulator, alert_id)["status"] == "open"
+    assert gate_status() is gate.GateStatus.HIT
+    assert [d["id"] for d in review.list_decisions(db, regulator, status="pending")] == [proposed["id"]]
+    with pytest.raises(Conflict) as pending:
+        review.decide_alert(db, officers.checker, alert_id, "true_match", "same person")
+    assert pending.value.code == "screening.decision_pending"
+
+    # Nobody but a second compliance officer checks it, with a reason.
+    with pytest.raises(Conflict) as own:
+        review.check_decision(db, officers.maker, proposed["id"], True, "I agree with myself")
+    assert own.value.code == "maker_checker"
+    for someone in (regulator, officers.ops):
+        with pytest.raises(Forbidden):
+            review.check_decision(db, someone, proposed["id"], True, "looks right")
+    with pytest.raises(ValidationFailed) as no_reason:
+        review.check_decision(db, officers.checker, proposed["id"], True, " ")
+    assert no_reason.value.code == "reason.required"
+    with pytest.raises(NotFound) as missing:
+        review.check_decision(db, officers.checker, "dec_missing", True, "looks right")
+    assert missing.value.code == "screening.decision_not_found"
+    assert review.get_decision(db, regulator, proposed["id"])["status"] == "pending"
+    assert "screening.hit_decided" not in kinds(db)
+
+    # Rejected: the hit stays open, and the rejection is final for that decision.
+    rejected = review.check_decision(db, officers.checker, proposed["id"], False, "INN not checked yet")
+    assert (rejected["status"], rejected["checked_by"], rejected["standing"]["status"]) == (
+        "rejected",
+        "user:co-checker",
+        "hit",
+    )
+    assert review.get_alert(db, regulator, alert_id)["status"] == "open"
+    assert gate_status() is gate.GateStatus.HIT
+    assert _last_payload(db, "screening.decision_rejected")["check_reason"] == "INN not checked yet"
+    with pytest.raises(Conflict) as checked:
+        review.check_decision(db, officers.checker, proposed["id"], True, "changed my mind")
+    assert checked.value.code == "screening.decision_checked"
+
+    # A new decision, by the other officer this time, confirmed by the first: the match stands.
+    second = review.decide_alert(db, officers.checker, alert_id, "true_match", "same person, INN matches")
+    confirmed = review.check_decision(db, officers.maker, second["id"], True, "INN verified")
+    assert confirmed["resolved_alert_ids"] == [alert_id] and confirmed["standing"]["escalated"]
+    assert review.get_alert(db, regulator, alert_id)["decision_id"] == second["id"]
+    assert review.list_decisions(db, regulator, status="pending") == []
+    assert [d["status"] for d in review.list_decisions(db, regulator, subject=OSETROVA.subject)] == [
+        "confirmed",
+        "rejected",
+    ]
+    with pytest.raises(ValidationFailed):
+        review.list_decisions(db, regulator, status="maybe")
+    assert gate_status() is gate.GateStatus.HIT

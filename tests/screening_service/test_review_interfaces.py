@@ -37,6 +37,7 @@ def test_http_alerts_decisions_and_standing(db: Database, operator: Principal, s
     app = create_app(db)
     app.include_router(router, prefix="/v1")
     officer = {"Authorization": f"Bearer {bootstrap_key(db, Role.COMPLIANCE_OFFICER, 'Olga Officer').key}"}
+    checker = {"Authorization": f"Bearer {bootstrap_key(db, Role.COMPLIANCE_OFFICER, 'Chen Checker').key}"}
     watcher = {"Authorization": f"Bearer {bootstrap_key(db, Role.REGULATOR, 'regulator').key}"}
     ops = {"Authorization": f"Bearer {bootstrap_key(db, Role.OPERATOR_ADMIN, 'ops').key}"}
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -61,25 +62,59 @@ def test_http_alerts_decisions_and_standing(db: Database, operator: Principal, s
         assert client.post(decide_path, json=body, headers=ops).status_code == 403
         bad = client.post(decide_path, json={**body, "verdict": "perhaps"}, headers=officer)
         assert bad.status_code == 422
-        decided = client.post(decide_path, json=body, headers=officer)
-        assert decided.status_code == 201, decided.text
+        proposed = client.post(decide_path, json=body, headers=officer)
+        assert proposed.status_code == 201, proposed.text
+        assert (proposed.json()["status"], proposed.json()["standing"]["status"]) == ("pending", "hit")
+        assert proposed.json()["officer_name"] == "Olga Officer"
+        again = client.post(decide_path, json=body, headers=checker)
+        assert (again.status_code, again.json()["code"]) == (409, "screening.decision_pending")
+
+        # Maker-checker: the same officer cannot confirm; a second one can, once.
+        check = {"reason": "file reviewed, agreed"}
+        confirm_path = f"/v1/screenings/decisions/{proposed.json()['id']}/confirm"
+        own = client.post(confirm_path, json=check, headers=officer)
+        assert (own.status_code, own.json()["code"]) == (409, "maker_checker")
+        assert client.post(confirm_path, json=check, headers=watcher).status_code == 403
+        assert client.post(confirm_path, json={"reason": ""}, headers=checker).status_code == 422
+        unknown = client.post("/v1/screenings/decisions/dec_missing/confirm", json=check, headers=checker)
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "screening.decision_not_found")
+        decided = client.post(confirm_path, json=check, headers=checker)
+        assert decided.status_code == 200, decided.text
+        assert (decided.json()["status"], decided.json()["checker_name"]) == ("confirmed", "Chen Checker")
         assert decided.json()["standing"]["status"] == "clear"
-        assert decided.json()["officer_name"] == "Olga Officer"
+        twice = client.post(confirm_path.replace("/confirm", "/reject"), json=check, headers=checker)
+        assert (twice.status_code, twice.json()["code"]) == (409, "screening.decision_checked")
         assert (
             client.post(decide_path, json=body, headers=officer).json()["code"] == "screening.alert_resolved"
         )
 
-        # A decision on a hit of a screening (not an alert): the same pair, the other verdict.
+        # A decision on a hit of a screening (not an alert): the same pair, the other verdict; rejected
+        # by the second officer, it changes nothing.
         hit_path = f"/v1/screenings/{alert['screening_id']}/decisions"
         confirm = {"entity_ref": alert["entity_ref"], "verdict": "true_match", "reason": "INN matches"}
-        confirmed = client.post(hit_path, json=confirm, headers=officer)
+        retracted = client.post(hit_path, json=confirm, headers=officer)
+        assert retracted.status_code == 201, retracted.text
+        rejected = client.post(
+            f"/v1/screenings/decisions/{retracted.json()['id']}/reject", json=check, headers=checker
+        )
+        assert rejected.status_code == 200, rejected.text
+        assert (rejected.json()["status"], rejected.json()["standing"]["status"]) == ("rejected", "clear")
+        confirmed = client.post(hit_path, json=confirm, headers=checker)
         assert confirmed.status_code == 201, confirmed.text
-        assert confirmed.json()["standing"]["status"] == "hit"
+        checked = client.post(
+            f"/v1/screenings/decisions/{confirmed.json()['id']}/confirm", json=check, headers=officer
+        )
+        assert checked.status_code == 200 and checked.json()["standing"]["status"] == "hit"
+        shown = client.get(f"/v1/screenings/decisions/{confirmed.json()['id']}", headers=watcher)
+        assert shown.json()["checked_by"] == checked.json()["checked_by"]
         missing = client.post(hit_path, json={**confirm, "entity_ref": "x:y"}, headers=officer)
         assert missing.status_code == 404
 
-        decisions = client.get(f"/v1/screenings/decisions?subject={OSETROVA.subject}", headers=watcher)
+        decisions = client.get(
+            f"/v1/screenings/decisions?subject={OSETROVA.subject}&status=confirmed", headers=watcher
+        )
         assert [d["verdict"] for d in decisions.json()["decisions"]] == ["true_match", "false_positive"]
+        assert client.get("/v1/screenings/decisions?status=maybe", headers=watcher).status_code == 422
         assert (
             client.get("/v1/screenings/alerts?status=resolved", headers=watcher).json()["alerts"][0][
                 "decision_id"
@@ -103,6 +138,7 @@ def test_cli_load_rescreens_and_officer_decides(cli_env: None, db: Database, sha
     runner = CliRunner()
     _remember_pending(db)
     officer = bootstrap_key(db, Role.COMPLIANCE_OFFICER, "Olga Officer").key
+    checker = bootstrap_key(db, Role.COMPLIANCE_OFFICER, "Chen Checker").key
     reader = bootstrap_key(db, Role.REGULATOR, "regulator").key
 
     skipped = runner.invoke(
@@ -140,7 +176,18 @@ def test_cli_load_rescreens_and_officer_decides(cli_env: None, db: Database, sha
         ],
     )
     assert decided.exit_code == 0, decided.output
-    assert json.loads(decided.stdout)["standing"]["status"] == "clear"
+    assert json.loads(decided.stdout)["standing"]["status"] == "hit"  # pending a second officer
+    pending = runner.invoke(app, ["alerts", "decisions", "--key", reader, "--status", "pending"])
+    (decision,) = json.loads(pending.stdout)
+    assert decision["decided_by"] == json.loads(decided.stdout)["decided_by"]
+    confirm = ["alerts", "confirm", decision["id"], "--reason", "agreed"]
+    own = runner.invoke(app, [*confirm, "--key", officer])
+    assert own.exit_code == 2 and json.loads(own.stderr)["code"] == "maker_checker"
+    confirmed = runner.invoke(app, [*confirm, "--key", checker])
+    assert confirmed.exit_code == 0, confirmed.output
+    assert json.loads(confirmed.stdout)["standing"]["status"] == "clear"
+    late = runner.invoke(app, ["alerts", "reject", decision["id"], "--reason", "too late", "--key", checker])
+    assert late.exit_code == 2 and json.loads(late.stderr)["code"] == "screening.decision_checked"
     standing = runner.invoke(app, ["alerts", "standing", OSETROVA.subject, "--key", reader])
     assert json.loads(standing.stdout)["status"] == "clear"
     resolved = runner.invoke(app, ["alerts", "list", "--key", reader, "--status", "all"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,12 +17,13 @@ from corridor.access.model import Principal, Role
 from corridor.access.service import bootstrap_key
 from corridor.cli.screening import lists_app, screen_command
 from corridor.compliance import gate
-from corridor.compliance.screening import service
+from corridor.compliance.screening import review, service
 from corridor.compliance.screening.api import router
 from corridor.compliance.screening.model import EntitySchema, PartyQuery
 from corridor.db import Database
 from corridor.errors import Forbidden, Unavailable
 from corridor.http.app import create_app
+from corridor.profiles.loader import DEFAULT_PROFILE_ID, PACKAGE_DATA_DIR
 from corridor.settings import get_settings
 
 FIXTURES = "opensanctions-yente-fixtures/tests/fixtures/dataset"
@@ -209,3 +212,99 @@ def test_http_single_batch_and_read(db: Database, operator: Principal, shared_da
         read = client.get(f"/v1/screenings/{single.json()['id']}", headers=headers)
         assert read.status_code == 200 and read.json() == single.json()
         assert client.get("/v1/screenings/scr_missing", headers=headers).status_code == 404
+
+
+def strict_profile(folder: Path, threshold: float, cutoff: float) -> dict[str, str]:
+    """A copy of the package's profile under another id with its own screening threshold and cutoff; the
+    environment that makes it the profile in force."""
+    source = (PACKAGE_DATA_DIR / f"{DEFAULT_PROFILE_ID}.toml").read_text(encoding="utf-8")
+    text = source.replace(f'id = "{DEFAULT_PROFILE_ID}"', 'id = "XX-STRICT-2024"')
+    for name, value in (("screening_alert_threshold", threshold), ("screening_cutoff", cutoff)):
+        text = re.sub(
+            rf'(\[\[parameters\.{name}\]\]\nvalue = )"[0-9.]+"', rf'\g<1>"{value:.2f}"', text, count=1
+        )
+    assert text.count(f'"{threshold:.2f}"') and text.count(f'"{cutoff:.2f}"')
+    (folder / "XX-STRICT-2024.toml").write_text(text, encoding="utf-8")
+    return {"CORRIDOR_PROFILE": "XX-STRICT-2024", "CORRIDOR_PROFILE_DIR": str(folder)}
+
+
+def test_threshold_and_cutoff_come_from_the_profile_in_force(
+    db: Database, operator: Principal, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.load_list_file(db, operator, zala(shared_data), "ftm")
+    near = PartyQuery(name="Masha Osetrova", schema=EntitySchema.PERSON, countries=("ru",))
+    party = gate.PartyToScreen("owner:near", near.name, "Person", "RU")
+    default = service.policy_on()
+    (under_default,) = service.screen(db, operator, [near])
+    score = under_default["candidates"][0]["score"]
+    assert under_default["hit"] and under_default["threshold"] == f"{default.threshold:.2f}"
+    assert default.threshold <= score < 0.97  # a near match: what a stricter profile judges differently
+    with db.transaction() as session:
+        assert gate.screen_party(session, "system:tests", party).status is gate.GateStatus.HIT
+
+    # A profile whose threshold lies above that score: the same name is clear for every caller.
+    threshold, cutoff = round(score + 0.02, 2), round(score - 0.01, 2)
+    for name, value in strict_profile(tmp_path, threshold, cutoff).items():
+        monkeypatch.setenv(name, value)
+    assert service.policy_on() == service.Policy(threshold, cutoff, "XX-STRICT-2024")
+    (under_strict,) = service.screen(db, operator, [near])
+    assert not under_strict["hit"] and under_strict["threshold"] == f"{threshold:.2f}"
+    assert [c["score"] for c in under_strict["candidates"]] == [score]  # the profile's cutoff too
+    assert service.screen(db, operator, [near], threshold=default.threshold)[0]["hit"]  # ad hoc only
+    with db.transaction() as session:
+        assert gate.screen_party(session, "system:tests", party).status is gate.GateStatus.CLEAR
+        other = gate.PartyToScreen("owner:other", near.name, "Person", "RU")
+        assert gate.screen_party(session, "system:tests", other).status is gate.GateStatus.CLEAR
+    report = review.rescreen_all(db, operator)
+    assert (report.subjects, report.hits) == (2, 0)
+    performed = _last_payload(db, "screening.performed")
+    assert (performed["profile_id"], performed["threshold"]) == ("XX-STRICT-2024", f"{threshold:.2f}")
+
+    app = create_app(db)
+    app.include_router(router, prefix="/v1")
+    headers = {"Authorization": f"Bearer {bootstrap_key(db, Role.COMPLIANCE_OFFICER, 'co').key}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = {"name": near.name, "schema": "Person", "country": "RU"}
+        over_http = client.post("/v1/screenings", json=body, headers=headers)
+        assert over_http.status_code == 201, over_http.text
+        assert not over_http.json()["hit"] and over_http.json()["threshold"] == f"{threshold:.2f}"
+        own = client.post("/v1/screenings", json={**body, "threshold": default.threshold}, headers=headers)
+        assert own.json()["hit"]
+
+    monkeypatch.delenv("CORRIDOR_PROFILE")
+    with db.transaction() as session:
+        assert gate.screen_party(session, "system:tests", party).status is gate.GateStatus.HIT
+
+
+def test_cli_screen_reads_the_profile_threshold(
+    cli_env: None, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    app = typer.Typer()
+    app.add_typer(lists_app, name="lists")
+    app.command("screen")(screen_command)
+    runner = CliRunner()
+    loaded = runner.invoke(app, ["lists", "load", str(zala(shared_data)), "--format", "ftm", "--quiet"])
+    assert loaded.exit_code == 0, loaded.output
+    screen = ["screen", "--name", "Masha Osetrova", "--schema", "Person", "--country", "RU", "--json"]
+    hit = runner.invoke(app, screen)
+    assert hit.exit_code == 1, hit.output
+    score = json.loads(hit.stdout)["matches"][0]["score"]
+    assert score < 0.97
+    for name, value in strict_profile(tmp_path, round(score + 0.02, 2), 0.10).items():
+        monkeypatch.setenv(name, value)
+    clear = runner.invoke(app, screen)
+    assert clear.exit_code == 0, clear.output
+    assert json.loads(clear.stdout)["threshold"] == f"{round(score + 0.02, 2):.2f}"
+    forced = runner.invoke(app, [*screen, "--threshold", "0.7"])
+    assert forced.exit_code == 1 and json.loads(forced.stdout)["threshold"] == "0.70"
+
+
+def _last_payload(db: Database, kind: str) -> dict[str, Any]:
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT payload FROM registry_entries WHERE kind = :k ORDER BY seq DESC"), {"k": kind}
+        ).first()
+    assert row is not None
+    return dict(json.loads(row.payload))

@@ -2,10 +2,13 @@
 of hits from the command line.
 
 ``lists`` and ``screen`` act as the system principal ``system:cli``. ``corridor screen`` exits 0 when every
-query is clean, 1 when any is a hit, and 2 on an error (for example when no list has been loaded).
+query is clean, 1 when any is a hit, and 2 on an error (for example when no list has been loaded); a hit
+is a score at or above the threshold of the profile in force (``CORRIDOR_PROFILE``) unless ``--threshold``
+says otherwise.
 ``lists load`` re-screens every tracked subject after a new version is stored (``--no-rescreen`` skips
 only that re-screen; the next one, or ``lists rescreen``, catches up). ``alerts`` commands act as the holder
-of an API key (``--key`` or ``CORRIDOR_API_KEY``), so a verdict is a named officer's, as over HTTP.
+of an API key (``--key`` or ``CORRIDOR_API_KEY``), so a verdict is a named officer's, as over HTTP; a
+verdict (``decide``, ``decide-hit``) takes effect once another officer runs ``confirm`` on it.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ def _summary(view: dict[str, Any]) -> dict[str, Any]:
     return {
         "query": query.get("name", query.get("address")),
         "hit": view["hit"],
+        "threshold": view["threshold"],
         "screening_id": view["id"],
         "matches": [
             {
@@ -142,6 +146,12 @@ def screen_command(
         "LegalEntity"
     ),
     country: Annotated[str | None, typer.Option("--country", help="ISO country code.")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", min=0.5, max=1.0, help="Score of a hit (default: the profile's alert threshold)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per query, per line.")] = False,
 ) -> None:
     """Screen a name, a file of names or a wallet address; exit 0 when clean, 1 on any hit."""
@@ -163,7 +173,7 @@ def screen_command(
         else:
             names = [name] if name is not None else _names(file)
             queries = [PartyQuery(name=n, schema=entity_schema, countries=countries) for n in names]
-            views = service.screen(db, principal, queries)
+            views = service.screen(db, principal, queries, threshold=threshold)
     except CorridorError as error:
         raise _fail(error) from None
     finally:
@@ -229,7 +239,7 @@ def alerts_show(alert_id: str, key: KeyOption) -> None:
 
 @alerts_app.command("decide")
 def alerts_decide(alert_id: str, key: KeyOption, verdict: VerdictOption, reason: ReasonOption) -> None:
-    """Resolve an open alert with a compliance officer's verdict on its hit."""
+    """A compliance officer's verdict on an open alert's hit (pending until another officer confirms it)."""
     _as_key_holder(key, lambda db, p: review.decide_alert(db, p, alert_id, verdict, reason))
 
 
@@ -243,6 +253,31 @@ def alerts_decide_hit(
 ) -> None:
     """A compliance officer's verdict on a hit of any recorded screening (not only an alert's)."""
     _as_key_holder(key, lambda db, p: review.decide_hit(db, p, screening_id, entity_ref, verdict, reason))
+
+
+@alerts_app.command("decisions")
+def alerts_decisions(
+    key: KeyOption,
+    status: Annotated[
+        str | None, typer.Option("--status", help="pending, confirmed or rejected (default: all).")
+    ] = None,
+    subject: Annotated[str | None, typer.Option("--subject", help="Only this subject's decisions.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
+) -> None:
+    """Officers' decisions, newest first; ``--status pending`` lists those awaiting a second officer."""
+    _as_key_holder(key, lambda db, p: review.list_decisions(db, p, subject, None, limit, status))
+
+
+@alerts_app.command("confirm")
+def alerts_confirm(decision_id: str, key: KeyOption, reason: ReasonOption) -> None:
+    """A second compliance officer confirms a pending decision: it takes effect (maker-checker)."""
+    _as_key_holder(key, lambda db, p: review.check_decision(db, p, decision_id, True, reason))
+
+
+@alerts_app.command("reject")
+def alerts_reject(decision_id: str, key: KeyOption, reason: ReasonOption) -> None:
+    """A second compliance officer rejects a pending decision: the hit stays open for a new one."""
+    _as_key_holder(key, lambda db, p: review.check_decision(db, p, decision_id, False, reason))
 
 
 @alerts_app.command("standing")

@@ -1,5 +1,6 @@
 """Screening routes: screen one party or address, or a batch of up to 100; read a recorded screening;
-officers' decisions on hits; alerts raised by re-screening; subjects' standings; re-screening.
+officers' decisions on hits and a second officer's confirmation or rejection of each; alerts raised by
+re-screening; subjects' standings; re-screening.
 
 Static paths (``/alerts``, ``/decisions``, ``/subjects``, ``/rescreen``) are declared before
 ``/{screening_id}`` so that they are not taken for screening ids."""
@@ -12,8 +13,14 @@ from fastapi import APIRouter, Query
 from pydantic import Field, model_validator
 
 from corridor.compliance.screening import review, service
-from corridor.compliance.screening.index import DEFAULT_THRESHOLD
-from corridor.compliance.screening.model import AlertStatus, EntitySchema, IdScheme, PartyQuery, Verdict
+from corridor.compliance.screening.model import (
+    AlertStatus,
+    DecisionStatus,
+    EntitySchema,
+    IdScheme,
+    PartyQuery,
+    Verdict,
+)
 from corridor.compliance.screening.normalize import make_identifier
 from corridor.errors import ValidationFailed
 from corridor.http.deps import DbDep, PrincipalDep
@@ -72,7 +79,8 @@ class ScreeningBody(QueryBody):
 
     name: str | None = Field(default=None, min_length=1, max_length=300)
     queries: list[QueryBody] | None = Field(default=None, min_length=1, max_length=MAX_BATCH)
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.5, le=1.0)
+    threshold: float | None = Field(default=None, ge=0.5, le=1.0)
+    """An ad-hoc threshold for this request; by default the profile's ``screening_alert_threshold``."""
 
     @model_validator(mode="after")
     def _one_target(self) -> ScreeningBody:
@@ -82,7 +90,7 @@ class ScreeningBody(QueryBody):
         return self
 
 
-def _run(body: QueryBody, threshold: float, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+def _run(body: QueryBody, threshold: float | None, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     if body.address is not None:
         return service.screen_address(db, principal, body.address, body.asset, body.subject)
     return service.screen(db, principal, [body.to_query()], body.subject, threshold=threshold)[0]
@@ -102,6 +110,10 @@ class VerdictBody(StrictModel):
 
 class DecisionBody(VerdictBody):
     entity_ref: str = Field(min_length=1, max_length=300)
+
+
+class CheckBody(StrictModel):
+    reason: str = Field(min_length=3, max_length=2000)
 
 
 @router.get("/alerts")
@@ -131,9 +143,27 @@ def list_decisions(
     principal: PrincipalDep,
     subject: str | None = Query(default=None, max_length=200),
     screening_id: str | None = Query(default=None, max_length=64),
+    status: DecisionStatus | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    return {"decisions": review.list_decisions(db, principal, subject, screening_id, limit)}
+    return {"decisions": review.list_decisions(db, principal, subject, screening_id, limit, status)}
+
+
+@router.get("/decisions/{decision_id}")
+def get_decision(decision_id: str, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    return review.get_decision(db, principal, decision_id)
+
+
+@router.post("/decisions/{decision_id}/confirm")
+def confirm_decision(decision_id: str, body: CheckBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    """A second compliance officer confirms a pending decision: it takes effect now."""
+    return review.check_decision(db, principal, decision_id, True, body.reason)
+
+
+@router.post("/decisions/{decision_id}/reject")
+def reject_decision(decision_id: str, body: CheckBody, db: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    """A second compliance officer rejects a pending decision: the hit stays open."""
+    return review.check_decision(db, principal, decision_id, False, body.reason)
 
 
 @router.get("/subjects/{subject}")

@@ -50,8 +50,9 @@ from corridor.compliance.screening.normalize import (
     normalise_asset,
 )
 
-# Chosen from the cases.csv evaluation (see bench/bench_screening.py and the report): logic-v2's F1 is
-# flat between 0.65 and 0.75; 0.70 is also yente's published default, so alerts are comparable with it.
+# Defaults of the index alone (tests, benchmarks, evaluation). Screenings that are recorded (the gate,
+# the API, the CLI, re-screening) use the profile's screening_alert_threshold and screening_cutoff instead
+# (service.policy_on). 0.70 is also yente's published default, so alerts are comparable with it.
 DEFAULT_THRESHOLD = 0.70
 DEFAULT_CUTOFF = 0.50
 DEFAULT_LIMIT = 10

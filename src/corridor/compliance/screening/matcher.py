@@ -26,6 +26,7 @@ from corridor.compliance.screening.model import (
     PartyQuery,
 )
 from corridor.compliance.screening.names import LogicV2Names, model_version
+from corridor.compliance.screening.normalize import numeric_variant
 
 _NAME_PROPERTY = {NameKind.PRIMARY: "name", NameKind.ALIAS: "alias", NameKind.WEAK: "weakAlias"}
 _ID_PROPERTY = {
@@ -103,6 +104,7 @@ def entity_proxy(entity: ListedEntity, ref: str) -> EntityProxy:
     proxy.id = ref
     for name in entity.names:
         proxy.add(_NAME_PROPERTY[name.kind], name.value, quiet=True)
+        _add_numeric_variant(proxy, _NAME_PROPERTY[name.kind], name.value)
     _add_common(proxy, entity.identifiers, entity.countries, entity.birth_dates, entity.gender)
     return proxy
 
@@ -112,11 +114,23 @@ def query_proxy(query: PartyQuery) -> EntityProxy:
     # A fresh id per query: nomenklatura memoises name analysis by entity id.
     proxy.id = f"corridor-query-{next(_query_ids)}"
     proxy.add("name", query.name, quiet=True)
+    _add_numeric_variant(proxy, "alias", query.name)
     for alias in query.aliases:
         proxy.add("alias", alias, quiet=True)
+        _add_numeric_variant(proxy, "alias", alias)
     birth_dates = (query.birth_date,) if query.birth_date else ()
     _add_common(proxy, query.identifiers, query.countries, birth_dates, query.gender)
     return proxy
+
+
+def _add_numeric_variant(proxy: EntityProxy, prop: str, name: str) -> None:
+    """Organisations and vessels also under their name with number words as digits (Brigade Forty-Four /
+    Brigade 44, First / 1st); people's names keep their words ("Ten" is a surname)."""
+    if proxy.schema.is_a(EntitySchema.PERSON.value):
+        return
+    variant = numeric_variant(name)
+    if variant is not None:
+        proxy.add("alias" if prop == "name" else prop, variant, quiet=True)
 
 
 def _add_common(

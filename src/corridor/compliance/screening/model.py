@@ -331,6 +331,14 @@ class Verdict(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
+class DecisionStatus(StrEnum):
+    """Maker-checker: an officer's decision takes effect only once a second officer confirms it."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
 class AlertStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"

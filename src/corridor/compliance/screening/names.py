@@ -43,6 +43,8 @@ from nomenklatura.matching.util import FNUL
 from rigour.names import Alignment, CompareConfig, Name, NamePartTag, NameTypeTag, SymbolCategory
 from rigour.text import jaro_winkler, levenshtein, soundex
 
+from corridor.compliance.screening.normalize import ascii_token, token_skeletons
+
 MODEL_PATH = Path(__file__).parent / "data" / "name_model.json"
 
 FEATURES = (
@@ -69,6 +71,9 @@ FEATURES = (
     "sorted_levenshtein",
     "is_person",
     "conflicting_names",
+    "initials_matched",
+    "skeleton_cover_query",
+    "skeleton_cover_result",
 )
 
 
@@ -94,6 +99,34 @@ def _soundex_overlap(tokens: Sequence[str], others: Sequence[str]) -> float:
     if not mine or not theirs:
         return 0.0
     return len(mine & theirs) / min(len(mine), len(theirs))
+
+
+def _initials_matched(tokens: Sequence[str], others: Sequence[str]) -> int:
+    """Single letters on one side that begin a longer part on the other (N. / Nursultan, J / Joachim):
+    logic-v2 leaves most of them unaligned, so an initial reads like a different name part."""
+    matched = 0
+    for mine, theirs in ((tokens, others), (others, tokens)):
+        starts = {t[0] for t in theirs if len(t) > 1}
+        matched += sum(1 for t in mine if len(t) == 1 and t in starts)
+    return matched
+
+
+def _skeleton_cover(tokens: Sequence[str], others: Sequence[str]) -> float:
+    """Share of ``tokens`` with a transliteration skeleton some part of ``others`` has too (Wolodymyr /
+    Volodymyr, Qaddafi / Gaddafi, Zakharov / Sacharow): spelling systems disagree on digraphs and vowels,
+    which string distances count as errors."""
+    mine = [t for t in tokens if len(t) > 1]
+    if not mine:
+        return 0.0
+    theirs: set[str] = set()
+    for token in others:
+        theirs |= _skeletons(token)
+    return sum(1 for t in mine if _skeletons(t) & theirs) / len(mine)
+
+
+def _skeletons(token: str) -> frozenset[str]:
+    folded = ascii_token(token)
+    return token_skeletons(folded) if folded.isalpha() and folded.isascii() else frozenset({folded})
 
 
 def _known_names(name: Name) -> dict[str, set[str]]:
@@ -168,6 +201,9 @@ def pair_features(query: Name, result: Name, score: float, alignments: Sequence[
         _ratio(" ".join(sorted(q_tokens)), " ".join(sorted(r_tokens))),
         float(NameTypeTag.PER in (query.tag, result.tag)),
         conflicting,
+        _initials_matched(q_tokens, r_tokens),
+        _skeleton_cover(q_tokens, r_tokens),
+        _skeleton_cover(r_tokens, q_tokens),
     ]
 
 

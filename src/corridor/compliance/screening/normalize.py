@@ -120,7 +120,11 @@ def latin_forms(name: str) -> frozenset[str]:
 @lru_cache(maxsize=131072)
 def ascii_token(token: str) -> str:
     # rigour's transliteration is the costly step of indexing; tokens repeat far more than names do.
-    return token if token.isascii() else ascii_text(token).casefold()
+    if token.isascii():
+        return token
+    # Letters rigour cannot romanise come back as "?" (Arabic ain, all of Khmer): drop them, and keep a
+    # token with nothing romanisable as it is written, so that names in that script still meet each other.
+    return ascii_text(token).casefold().replace("?", "") or token
 
 
 @lru_cache(maxsize=131072)
@@ -203,11 +207,12 @@ _PREFIX = 4
 def token_keys(token: str) -> frozenset[str]:
     """Index keys of one token: the token, its skeletons and its metaphone code, each prefixed by kind."""
     keys = {f"t:{token}"}
-    if token.isalpha() or _has_letters_and_digits(token):
+    if token.isascii() and (token.isalpha() or _has_letters_and_digits(token)):
         skeletons = token_skeletons(token)
         keys.update(f"s:{skeleton}" for skeleton in skeletons)
-        # Prefix of the skeleton: typos and inflected endings (Alexandros / Alexander) keep it.
-        keys.update(f"p:{skeleton[:_PREFIX]}" for skeleton in skeletons if len(skeleton) > _PREFIX)
+        # Prefix of the skeleton: typos and inflected endings (Alexandros / Alexander, Lavrovs / Lavrov,
+        # Jinping / Jinpin) keep it; a skeleton no longer than the prefix is its own prefix key.
+        keys.update(f"p:{skeleton[:_PREFIX]}" for skeleton in skeletons if len(skeleton) >= _PREFIX)
         if len(token) > 2 and token.isalpha():
             keys.add(f"m:{metaphone(token)}")
     return frozenset(keys)
@@ -216,6 +221,78 @@ def token_keys(token: str) -> frozenset[str]:
 def name_keys(names: Iterable[str]) -> dict[str, frozenset[str]]:
     """Per token of all Latin forms of `names`: its index keys."""
     return {token: token_keys(token) for name in names for token in name_tokens(name)}
+
+
+# Numbers written out ----------------------------------------------------------------------------------
+
+_UNITS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+)  # fmt: skip
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+_CARDINALS = {word: value for value, word in enumerate(_UNITS)} | _TENS
+_ORDINALS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+}
+_NUMBER_WORDS = frozenset(_CARDINALS) | frozenset(_ORDINALS)
+_WORDS = re.compile(r"[A-Za-z]+|\d+|[^A-Za-z\d]+")  # fmt: skip
+
+
+def _ordinal(value: int) -> str:
+    suffix = "th" if 10 <= value % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(value % 10, "th")
+    return f"{value}{suffix}"
+
+
+@lru_cache(maxsize=65536)
+def numeric_variant(name: str) -> str | None:
+    """The name with English number words as digits ("Brigade Forty-Four" -> "Brigade 44", "First
+    International Bank" -> "1st International Bank"), or None when it has none.
+
+    Lists and queries write the same number both ways, and no name comparison equates a word with digits.
+    """
+    if not _NUMBER_WORDS.intersection(word.casefold() for word in re.findall(r"[A-Za-z]+", name)):
+        return None
+    pieces = _WORDS.findall(name)
+    out: list[str] = []
+    i = 0
+    while i < len(pieces):
+        word = pieces[i].casefold()
+        if word in _ORDINALS:
+            out.append(_ordinal(_ORDINALS[word]))
+        elif word in _TENS and i + 2 < len(pieces) and pieces[i + 1].strip() in ("", "-"):
+            unit = pieces[i + 2].casefold()
+            value = _CARDINALS.get(unit) if unit in _UNITS[1:10] else (int(unit) if unit.isdigit() else None)
+            if value is not None and 0 < value < 10:
+                out.append(str(_TENS[word] + value))
+                i += 3
+                continue
+            out.append(str(_TENS[word]))
+        elif word in _CARDINALS:
+            out.append(str(_CARDINALS[word]))
+        else:
+            out.append(pieces[i])
+        i += 1
+    return "".join(out)
 
 
 # Identifiers ------------------------------------------------------------------------------------

@@ -5,6 +5,11 @@ record's content (hash of the entity). A false positive clears that pair only; w
 pair is new and the hit comes back. A true match keeps the subject blocked. Re-screening asks every
 subject's last query again against the current lists and raises an alert for each match its previous
 screening did not have; an open alert blocks the subject until an officer decides it.
+
+Decisions are maker-checker: an officer's decision is recorded *pending* and changes nothing (the hit stays
+unresolved, its alert open) until a second, different compliance officer confirms it; only then does it
+clear or confirm the hit and resolve the alert. A rejected decision leaves the hit open for a new one. One
+pending decision per pair at a time, so a checker always confirms exactly what they read.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from corridor.access.model import Principal, authorize
 from corridor.compliance.screening import service, store
 from corridor.compliance.screening.model import (
     AlertStatus,
+    DecisionStatus,
     PairKey,
     Standing,
     Verdict,
@@ -85,8 +91,8 @@ def decide_hit(
     verdict: Verdict | str,
     reason: str,
 ) -> dict[str, Any]:
-    """An officer's verdict on one hit of a recorded screening, with a reason (open alerts on the same
-    pair are resolved by it)."""
+    """An officer's verdict on one hit of a recorded screening, with a reason; pending until a second
+    officer confirms it (:func:`check_decision`), which also resolves open alerts on the same pair."""
     authorize(principal, "screening.decide")
     decided, why = _verdict(verdict), _reason(reason)
     with db.transaction() as session:
@@ -99,7 +105,8 @@ def decide_hit(
 def decide_alert(
     db: Database, principal: Principal, alert_id: str, verdict: Verdict | str, reason: str
 ) -> dict[str, Any]:
-    """Resolve an open alert with an officer's verdict on the hit it raised."""
+    """An officer's verdict on the hit an open alert raised; the alert is resolved when a second officer
+    confirms it."""
     authorize(principal, "screening.decide")
     decided, why = _verdict(verdict), _reason(reason)
     with db.transaction() as session:
@@ -123,16 +130,24 @@ def _decide_in(
     verdict: Verdict,
     reason: str,
 ) -> dict[str, Any]:
+    """Record the maker's decision, pending: nothing about the subject's standing changes yet."""
     subject = screening.subject
-    # Locked first: a re-screen of the same subject running now settles after this decision, not before.
-    tracked = store.lock_existing_subject(session, subject) is not None
+    # Locked first: a re-screen or a check on the same subject running now waits for this decision.
+    store.lock_existing_subject(session, subject)
     key = _pair_of(session, screening, entity_ref)
+    pending = next(
+        (d for d in store.decisions_of(session, subject, DecisionStatus.PENDING) if d.key == key), None
+    )
+    if pending is not None:
+        raise Conflict(
+            "screening.decision_pending",
+            f"{entity_ref} already has decision {pending.id} awaiting a second officer: confirm or reject it",
+        )
     in_force = service.latest_decisions(session, subject).get(key)
     if in_force is not None and in_force.verdict is verdict:
         raise Conflict(
             "screening.already_decided", f"{entity_ref} is already decided {verdict} ({in_force.id})"
         )
-    now = utc_now().isoformat()
     decision = store.StoredDecision(
         id=f"dec_{uuid.uuid4().hex}",
         subject=subject,
@@ -142,39 +157,99 @@ def _decide_in(
         reason=reason,
         actor=principal.actor,
         officer_name=principal.name,
-        created_at=now,
+        created_at=utc_now().isoformat(),
+        status=DecisionStatus.PENDING,
     )
     store.insert_decision(session, decision)
-    resolved = [a.id for a in store.open_alerts_of(session, subject) if a.key == key]
-    store.resolve_alerts(session, resolved, decision.id, principal.actor, now)
-    standing = service.settle_subject_in(session, subject) if tracked else None
     registry.append(
         session,
         principal.actor,
-        "screening.hit_decided",
+        "screening.decision_proposed",
         f"screening:{screening.id}",
         {
-            "decision_id": decision.id,
-            "subject": subject,
-            "entity_ref": entity_ref,
-            "query_sha256": key.query_sha256,
-            "entity_sha256": key.entity_sha256,
-            "verdict": verdict.value,
-            "reason": reason,
-            "officer": principal.actor,
-            "officer_name": principal.name,
+            **_decision_payload(decision),
             "previous_decision_id": None if in_force is None else in_force.id,
-            "resolved_alert_ids": resolved,
-            "standing": None if standing is None else standing.status.value,
         },
     )
+    row = store.get_subject(session, subject)
     return {
         **decision.as_dict(),
-        "resolved_alert_ids": resolved,
-        "standing": None
-        if standing is None
-        else _standing_dict(subject, store.get_subject(session, subject)),
+        "resolved_alert_ids": [],
+        "standing": None if row is None else _standing_dict(subject, row),
     }
+
+
+def _decision_payload(decision: store.StoredDecision) -> dict[str, Any]:
+    return {
+        "decision_id": decision.id,
+        "subject": decision.subject,
+        "entity_ref": decision.key.entity_ref,
+        "query_sha256": decision.key.query_sha256,
+        "entity_sha256": decision.key.entity_sha256,
+        "verdict": decision.verdict.value,
+        "reason": decision.reason,
+        "officer": decision.actor,
+        "officer_name": decision.officer_name,
+    }
+
+
+def check_decision(
+    db: Database, principal: Principal, decision_id: str, confirm: bool, reason: str
+) -> dict[str, Any]:
+    """A second compliance officer confirms (the decision takes effect) or rejects (the hit stays open)
+    a pending decision, with a reason. The officer who made the decision cannot check it."""
+    authorize(principal, "screening.decide")
+    why = _reason(reason)
+    with db.transaction() as session:
+        found = store.get_decision(session, decision_id)
+        if found is None:
+            raise NotFound("screening.decision_not_found", f"no decision {decision_id}")
+        # The subject first, then the decision: the order a maker's decision takes its locks in.
+        tracked = store.lock_existing_subject(session, found.subject) is not None
+        decision = store.get_decision(session, decision_id, for_update=True)
+        assert decision is not None  # decisions are never deleted
+        if decision.status is not DecisionStatus.PENDING:
+            raise Conflict(
+                "screening.decision_checked",
+                f"decision {decision_id} was already {decision.status} by {decision.checked_by}",
+            )
+        if decision.actor == principal.actor:
+            raise Conflict(
+                "maker_checker", "the officer who made a decision cannot also confirm or reject it"
+            )
+        status = DecisionStatus.CONFIRMED if confirm else DecisionStatus.REJECTED
+        now = utc_now().isoformat()
+        store.check_decision(session, decision.id, status, principal.actor, principal.name, why, now)
+        resolved: list[str] = []
+        if confirm:
+            resolved = [
+                a.id for a in store.open_alerts_of(session, decision.subject) if a.key == decision.key
+            ]
+            store.resolve_alerts(session, resolved, decision.id, principal.actor, now)
+        standing = service.settle_subject_in(session, decision.subject) if tracked else None
+        registry.append(
+            session,
+            principal.actor,
+            "screening.hit_decided" if confirm else "screening.decision_rejected",
+            f"screening:{decision.screening_id}",
+            {
+                **_decision_payload(decision),
+                "checked_by": principal.actor,
+                "checker_name": principal.name,
+                "check_reason": why,
+                "resolved_alert_ids": resolved,
+                "standing": None if standing is None else standing.status.value,
+            },
+        )
+        checked = store.get_decision(session, decision.id)
+        assert checked is not None
+        return {
+            **checked.as_dict(),
+            "resolved_alert_ids": resolved,
+            "standing": None
+            if standing is None
+            else _standing_dict(decision.subject, store.get_subject(session, decision.subject)),
+        }
 
 
 def _pair_of(session: Session, screening: store.StoredScreening, entity_ref: str) -> PairKey:
@@ -241,11 +316,26 @@ def list_decisions(
     subject: str | None = None,
     screening_id: str | None = None,
     limit: int = 100,
+    status: DecisionStatus | str | None = None,
 ) -> list[dict[str, Any]]:
+    """Decisions, newest first; ``status="pending"`` is a checker's work list."""
+    authorize(principal, "screening.read")
+    try:
+        wanted = DecisionStatus(status) if status is not None else None
+    except ValueError:
+        raise ValidationFailed("screening.decision_status", f"unknown decision status {status!r}") from None
+    with db.transaction() as session:
+        found = store.list_decisions(session, subject, screening_id, max(1, min(limit, _MAX_LIST)), wanted)
+        return [decision.as_dict() for decision in found]
+
+
+def get_decision(db: Database, principal: Principal, decision_id: str) -> dict[str, Any]:
     authorize(principal, "screening.read")
     with db.transaction() as session:
-        found = store.list_decisions(session, subject, screening_id, max(1, min(limit, _MAX_LIST)))
-        return [decision.as_dict() for decision in found]
+        decision = store.get_decision(session, decision_id)
+        if decision is None:
+            raise NotFound("screening.decision_not_found", f"no decision {decision_id}")
+        return decision.as_dict()
 
 
 def get_standing(db: Database, principal: Principal, subject: str) -> dict[str, Any]:
@@ -290,6 +380,8 @@ def rescreen_all(
         if built is None:
             raise service.no_list()
         version_ids = tuple(v.id for v in built[1])
+    # One reading of the profile for the whole run: every subject is judged at the same threshold.
+    policy = service.policy_on()
     screened = hits = escalated = 0
     alerts: list[str] = []
     if progress is not None:
@@ -300,7 +392,7 @@ def rescreen_all(
                 row = store.get_subject(session, name)
                 if row is None:
                     continue
-                outcome = service.rescreen_subject_in(session, principal.actor, row)
+                outcome = service.rescreen_subject_in(session, principal.actor, row, policy)
                 screened += 1
                 hits += outcome.standing.status is Standing.HIT
                 escalated += outcome.standing.escalated

@@ -10,6 +10,10 @@ Two kinds of screening are recorded. Ad-hoc ones (API, CLI) change nothing but t
 standing is recomputed from the latest screening, the officers' decisions on its hits and its open alerts
 (``settle_subject_in``). Every candidate at or above the threshold carries the hash of the listed record
 it matched, which is what a decision binds to (see ``review``).
+
+Where a score becomes a hit and which candidates are kept come from the jurisdiction profile in force
+(``screening_alert_threshold``, ``screening_cutoff``; :func:`policy_on`); only an ad-hoc screening may ask
+for its own threshold. Each screening records the threshold it used, its registry entry the profile too.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +29,7 @@ from sqlalchemy.orm import Session
 
 from corridor.access.model import Principal, authorize
 from corridor.compliance.screening import store
-from corridor.compliance.screening.index import (
-    DEFAULT_CUTOFF,
-    DEFAULT_LIMIT,
-    DEFAULT_THRESHOLD,
-    ScreeningIndex,
-)
+from corridor.compliance.screening.index import DEFAULT_LIMIT, ScreeningIndex
 from corridor.compliance.screening.model import (
     AlertStatus,
     Candidate,
@@ -54,6 +54,7 @@ from corridor.compliance.screening.model import (
 from corridor.compliance.screening.sources import ListFormat, ProgressCallback, load_list
 from corridor.db import Database
 from corridor.errors import NotFound, Unavailable, ValidationFailed
+from corridor.profiles.loader import load_configured_profile
 from corridor.registry import service as registry
 from corridor.registry.service import utc_now
 
@@ -70,6 +71,32 @@ class LoadResult:
     version: store.StoredListVersion
     created: bool
     """False when the file's content equals the current version of its source (nothing stored)."""
+
+
+# --- policy: the profile's threshold and cutoff ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Where a score becomes a hit (``threshold``) and below which a candidate is not shown (``cutoff``),
+    as the jurisdiction profile in force sets them for the day of the screening."""
+
+    threshold: float
+    cutoff: float
+    profile_id: str
+
+    def with_threshold(self, threshold: float | None) -> Policy:
+        """An ad-hoc screening's own threshold; the cutoff never rises above it."""
+        if threshold is None:
+            return self
+        return Policy(threshold, min(self.cutoff, threshold), self.profile_id)
+
+
+def policy_on(day: date | None = None) -> Policy:
+    """The configured profile's screening threshold and cutoff on ``day`` (today by default)."""
+    profile = load_configured_profile()
+    values = profile.on(day or utc_now().date())
+    return Policy(float(values.screening_alert_threshold), float(values.screening_cutoff), profile.id)
 
 
 # --- lists --------------------------------------------------------------------------------------------
@@ -237,7 +264,7 @@ class _Found:
     kind: str
     query: dict[str, Any]
     algorithm: tuple[str, str]
-    threshold: float
+    policy: Policy
     candidates: list[dict[str, Any]]
 
 
@@ -245,22 +272,25 @@ def _find_party(
     index: ScreeningIndex,
     versions: list[store.StoredListVersion],
     query: PartyQuery,
-    threshold: float = DEFAULT_THRESHOLD,
-    cutoff: float = DEFAULT_CUTOFF,
+    policy: Policy,
     limit: int = DEFAULT_LIMIT,
 ) -> _Found:
     try:
-        result = index.screen(query, threshold=threshold, cutoff=cutoff, limit=limit)
+        result = index.screen(query, threshold=policy.threshold, cutoff=policy.cutoff, limit=limit)
     except ValueError as error:
         raise ValidationFailed("screening.invalid_query", str(error)) from None
     by_source = {v.source: v.id for v in versions}
-    candidates = [_candidate_json(c, by_source, index, threshold) for c in result.candidates]
+    candidates = [_candidate_json(c, by_source, index, policy.threshold) for c in result.candidates]
     algorithm = (result.algorithm, result.algorithm_version)
-    return _Found("party", query_json(query), algorithm, threshold, candidates)
+    return _Found("party", query_json(query), algorithm, policy, candidates)
 
 
 def _find_address(
-    index: ScreeningIndex, versions: list[store.StoredListVersion], address: str, asset: str | None
+    index: ScreeningIndex,
+    versions: list[store.StoredListVersion],
+    address: str,
+    asset: str | None,
+    policy: Policy,
 ) -> _Found:
     by_source = {v.source: v.id for v in versions}
     candidates: list[dict[str, Any]] = [
@@ -278,7 +308,9 @@ def _find_address(
         }
         for h in index.screen_address(address, asset)
     ]
-    return _Found("address", {"address": address, "asset": asset}, ("exact-address", "1"), 1.0, candidates)
+    # An address either is listed or is not: every exact hit is a match, whatever the name threshold.
+    exact = Policy(1.0, 1.0, policy.profile_id)
+    return _Found("address", {"address": address, "asset": asset}, ("exact-address", "1"), exact, candidates)
 
 
 def _threshold_text(threshold: float) -> str:
@@ -318,7 +350,7 @@ def _record(
             )
             ref = decisions.get(key)
             candidate["decision"] = None if ref is None else {"id": ref.id, "verdict": ref.verdict.value}
-    threshold = _threshold_text(found.threshold)
+    threshold = _threshold_text(found.policy.threshold)
     own = decide_standing(
         True, matched_pairs(subject, found.query, found.candidates), decisions, (), threshold
     )
@@ -351,6 +383,8 @@ def _record(
             "algorithm": screening.algorithm,
             "algorithm_version": screening.algorithm_version,
             "threshold": screening.threshold,
+            "cutoff": _threshold_text(found.policy.cutoff),
+            "profile_id": found.policy.profile_id,
             "top_score": None if not found.candidates else str(found.candidates[0]["score"]),
             "suppressed": sorted(m.key.entity_ref for m in own.suppressed),
         },
@@ -367,17 +401,16 @@ def screen_party_in(
     actor: str,
     subject: str,
     query: PartyQuery,
-    threshold: float = DEFAULT_THRESHOLD,
-    cutoff: float = DEFAULT_CUTOFF,
+    policy: Policy | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> store.StoredScreening | None:
     """Screen and record inside the caller's transaction (an ad-hoc screening: no subject is tracked and
-    no standing changes); None when no list is loaded."""
+    no standing changes); None when no list is loaded. ``policy`` defaults to the profile's."""
     built = index_in(session)
     if built is None:
         return None
     index, versions = built
-    found = _find_party(index, versions, query, threshold, cutoff, limit)
+    found = _find_party(index, versions, query, policy or policy_on(), limit)
     return _record(session, actor, subject, found, versions, tracked=False)[0]
 
 
@@ -389,7 +422,7 @@ def screen_address_in(
     if built is None:
         return None
     index, versions = built
-    found = _find_address(index, versions, address, asset)
+    found = _find_address(index, versions, address, asset, policy_on())
     return _record(session, actor, subject, found, versions, tracked=False)[0]
 
 
@@ -408,20 +441,28 @@ class SubjectOutcome:
 
 def screen_subject_party_in(session: Session, actor: str, subject: str, query: PartyQuery) -> SubjectOutcome:
     """The gate's screening of a party: tracked under ``subject``, its standing updated, in the caller's
-    transaction. With no list loaded the subject is still remembered (pending), so the first list load
-    screens it."""
-    return _screen_subject_in(session, actor, subject, "party", query_json(query), raise_alerts=False)
+    transaction, at the profile's threshold. With no list loaded the subject is still remembered
+    (pending), so the first list load screens it."""
+    return _screen_subject_in(
+        session, actor, subject, "party", query_json(query), policy_on(), raise_alerts=False
+    )
 
 
 def screen_subject_address_in(
     session: Session, actor: str, subject: str, address: str, asset: str | None
 ) -> SubjectOutcome:
     query = {"address": address, "asset": asset}
-    return _screen_subject_in(session, actor, subject, "address", query, raise_alerts=False)
+    return _screen_subject_in(session, actor, subject, "address", query, policy_on(), raise_alerts=False)
 
 
 def _screen_subject_in(
-    session: Session, actor: str, subject: str, kind: str, query: dict[str, Any], raise_alerts: bool
+    session: Session,
+    actor: str,
+    subject: str,
+    kind: str,
+    query: dict[str, Any],
+    policy: Policy,
+    raise_alerts: bool,
 ) -> SubjectOutcome:
     now = utc_now().isoformat()
     query_sha = canonical_sha256(query)
@@ -433,9 +474,9 @@ def _screen_subject_in(
         return SubjectOutcome(subject, settle_subject_in(session, subject), None)
     index, versions = built
     if kind == "party":
-        found = _find_party(index, versions, query_from_json(query))
+        found = _find_party(index, versions, query_from_json(query), policy)
     else:
-        found = _find_address(index, versions, query["address"], query.get("asset"))
+        found = _find_address(index, versions, query["address"], query.get("asset"), policy)
     screening, own = _record(session, actor, subject, found, versions, tracked=True)
     store.update_subject(session, subject, {"last_screening_id": screening.id})
     alerts: list[store.StoredAlert] = []
@@ -522,9 +563,12 @@ def settle_subject_in(session: Session, subject: str) -> StandingResult:
     return standing
 
 
-def rescreen_subject_in(session: Session, actor: str, row: store.StoredSubject) -> SubjectOutcome:
-    """Ask the subject's last query again against the current lists; new matches become alerts."""
-    return _screen_subject_in(session, actor, row.subject, row.kind, row.query, raise_alerts=True)
+def rescreen_subject_in(
+    session: Session, actor: str, row: store.StoredSubject, policy: Policy
+) -> SubjectOutcome:
+    """Ask the subject's last query again against the current lists, at ``policy`` (the profile's, read
+    once per re-screening run); new matches become alerts."""
+    return _screen_subject_in(session, actor, row.subject, row.kind, row.query, policy, raise_alerts=True)
 
 
 def standings_in(session: Session, subjects: list[str]) -> dict[str, store.StoredSubject]:
@@ -546,16 +590,19 @@ def screen(
     principal: Principal,
     queries: list[PartyQuery],
     subject: str = "adhoc",
-    threshold: float = DEFAULT_THRESHOLD,
-    cutoff: float = DEFAULT_CUTOFF,
+    threshold: float | None = None,
     limit: int = DEFAULT_LIMIT,
 ) -> list[dict[str, Any]]:
-    """Screen a batch of parties in one transaction; each result is recorded. Raises when no list is loaded."""
+    """Screen a batch of parties in one transaction; each result is recorded. Raises when no list is loaded.
+
+    The threshold and cutoff are the profile's; an ad-hoc ``threshold`` replaces the profile's for this
+    batch only (the gate never takes one)."""
     authorize(principal, "screening.screen")
+    policy = policy_on().with_threshold(threshold)
     with db.transaction() as session:
         views = []
         for query in queries:
-            recorded = screen_party_in(session, principal.actor, subject, query, threshold, cutoff, limit)
+            recorded = screen_party_in(session, principal.actor, subject, query, policy, limit)
             if recorded is None:
                 raise no_list()
             views.append(view(session, recorded))

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from corridor.compliance.screening.model import (
     AlertStatus,
+    DecisionStatus,
     EntitySchema,
     Identifier,
     IdScheme,
@@ -320,6 +321,11 @@ decisions = Table(
     Column("officer_name", String(200), nullable=False),
     Column("created_at", String(32), nullable=False),
     Column("seq", Integer, nullable=False),
+    Column("status", String(16), nullable=False, server_default=DecisionStatus.CONFIRMED.value),
+    Column("checked_by", String(100), nullable=True),
+    Column("checker_name", String(200), nullable=True),
+    Column("checked_at", String(32), nullable=True),
+    Column("check_reason", Text, nullable=True),
 )
 
 alerts = Table(
@@ -381,6 +387,11 @@ class StoredDecision:
     actor: str
     officer_name: str
     created_at: str
+    status: DecisionStatus = DecisionStatus.PENDING
+    checked_by: str | None = None
+    checker_name: str | None = None
+    checked_at: str | None = None
+    check_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -395,6 +406,11 @@ class StoredDecision:
             "decided_by": self.actor,
             "officer_name": self.officer_name,
             "created_at": self.created_at,
+            "status": self.status.value,
+            "checked_by": self.checked_by,
+            "checker_name": self.checker_name,
+            "checked_at": self.checked_at,
+            "check_reason": self.check_reason,
         }
 
 
@@ -522,6 +538,11 @@ def _decision(row: Any) -> StoredDecision:
         actor=row.actor,
         officer_name=row.officer_name,
         created_at=row.created_at,
+        status=DecisionStatus(row.status),
+        checked_by=row.checked_by,
+        checker_name=row.checker_name,
+        checked_at=row.checked_at,
+        check_reason=row.check_reason,
     )
 
 
@@ -543,30 +564,58 @@ def insert_decision(session: Session, decision: StoredDecision) -> None:
             officer_name=decision.officer_name,
             created_at=decision.created_at,
             seq=int(seq) + 1,
+            status=decision.status.value,
         )
     )
 
 
-def decisions_of(session: Session, subject: str) -> list[StoredDecision]:
-    """Every decision on the subject, oldest first (so a later decision on a pair replaces an earlier one)."""
-    rows = session.execute(select(decisions).where(decisions.c.subject == subject).order_by(decisions.c.seq))
+def decisions_of(
+    session: Session, subject: str, status: DecisionStatus = DecisionStatus.CONFIRMED
+) -> list[StoredDecision]:
+    """The subject's decisions in ``status``, oldest first (so a later confirmed decision on a pair
+    replaces an earlier one)."""
+    rows = session.execute(
+        select(decisions)
+        .where(decisions.c.subject == subject, decisions.c.status == status.value)
+        .order_by(decisions.c.seq)
+    )
     return [_decision(row) for row in rows]
 
 
 def list_decisions(
-    session: Session, subject: str | None, screening_id: str | None, limit: int
+    session: Session,
+    subject: str | None,
+    screening_id: str | None,
+    limit: int,
+    status: DecisionStatus | None = None,
 ) -> list[StoredDecision]:
     query = select(decisions).order_by(decisions.c.created_at.desc(), decisions.c.id).limit(limit)
     if subject is not None:
         query = query.where(decisions.c.subject == subject)
     if screening_id is not None:
         query = query.where(decisions.c.screening_id == screening_id)
+    if status is not None:
+        query = query.where(decisions.c.status == status.value)
     return [_decision(row) for row in session.execute(query)]
 
 
-def get_decision(session: Session, decision_id: str) -> StoredDecision | None:
-    row = session.execute(select(decisions).where(decisions.c.id == decision_id)).first()
+def get_decision(session: Session, decision_id: str, for_update: bool = False) -> StoredDecision | None:
+    query = select(decisions).where(decisions.c.id == decision_id)
+    if for_update:
+        query = query.with_for_update()
+    row = session.execute(query).first()
     return _decision(row) if row is not None else None
+
+
+def check_decision(
+    session: Session, decision_id: str, status: DecisionStatus, actor: str, name: str, reason: str, now: str
+) -> None:
+    """Record the second officer's answer on a pending decision (locked by the caller)."""
+    session.execute(
+        update(decisions)
+        .where(decisions.c.id == decision_id, decisions.c.status == DecisionStatus.PENDING.value)
+        .values(status=status.value, checked_by=actor, checker_name=name, checked_at=now, check_reason=reason)
+    )
 
 
 def _alert(row: Any) -> StoredAlert:
