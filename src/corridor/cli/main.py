@@ -20,6 +20,7 @@ from corridor.cli.demo import demo_command
 from corridor.cli.participants import participants_app
 from corridor.cli.rates import rates_app
 from corridor.cli.screening import alerts_app, lists_app, screen_command
+from corridor.cli.settlement import invoices_app, operations_app, payments_app
 from corridor.errors import CorridorError
 
 app = typer.Typer(help="Corridor: regulated cross-border settlement in Bitcoin.", no_args_is_help=True)
@@ -38,6 +39,9 @@ app.command("reconcile")(reconcile_command)
 app.add_typer(lists_app, name="lists")
 app.add_typer(rates_app, name="rates")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(invoices_app, name="invoices")
+app.add_typer(payments_app, name="payments")
+app.add_typer(operations_app, name="operations")
 app.command("demo")(demo_command)
 app.command("screen")(screen_command)
 

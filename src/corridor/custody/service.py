@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -761,22 +760,13 @@ def payout_progress_in(session: Session, payout_id: str) -> PayoutProgress:
 def _payout_vout(session: Session, batch: BatchRecord, payout: PayoutRecord) -> int | None:
     if batch.raw_tx is None or batch.txid is None:
         return None
-    key = (str(session.get_bind().engine.url), batch.family_id, batch.txid)
-    with _VOUTS_LOCK:
-        vouts = _VOUTS.get(key)
-    if vouts is None:
-        vouts = _family_vouts(session, batch)
-        with _VOUTS_LOCK:
-            if len(_VOUTS) >= 64:
-                _VOUTS.pop(next(iter(_VOUTS)))
-            _VOUTS[key] = vouts
-    return vouts.get(payout.id)
-
-
-# (database, family, txid) -> payout id -> output index. A family's payouts never change once it is built,
-# nor does a transaction's content, so a batch of n payouts is parsed once rather than once per payout.
-_VOUTS: dict[tuple[str, str, str], dict[str, int]] = {}
-_VOUTS_LOCK = threading.Lock()
+    # Kept for the transaction: the settlement worker follows many payouts of one batch per transaction,
+    # and a batch of n payouts is then parsed once rather than once per payout.
+    known: dict[tuple[str, str], dict[str, int]] = session.info.setdefault("custody.vouts", {})
+    key = (batch.family_id, batch.txid)
+    if key not in known:
+        known[key] = _family_vouts(session, batch)
+    return known[key].get(payout.id)
 
 
 def _family_vouts(session: Session, batch: BatchRecord) -> dict[str, int]:

@@ -23,6 +23,7 @@ from corridor.rates.api import router as rates_router
 from corridor.registry.api import router as registry_router
 from corridor.settings import Settings, get_settings
 from corridor.settlement.api import router as settlement_router
+from corridor.settlement.refunds_api import router as refunds_router
 from corridor.webhooks.api import router as webhooks_router
 
 API_ROUTERS: list[APIRouter] = [
@@ -35,6 +36,7 @@ API_ROUTERS: list[APIRouter] = [
     screening_router,
     rates_router,
     settlement_router,
+    refunds_router,
     webhooks_router,
 ]
 

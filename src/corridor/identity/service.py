@@ -582,14 +582,19 @@ def ensure_admitted(session: Session, participant_id: str, on: date) -> Particip
     return participant
 
 
-def ensure_may_transact(session: Session, participant_id: str, amount_rub_minor: int, on: date) -> None:
+def ensure_may_transact(
+    session: Session, participant_id: str, amount_rub_minor: int, on: date, *, screening_checked: bool = False
+) -> None:
     """The participant may move ``amount_rub_minor`` kopecks on ``on``: admitted, in validity, within the
-    per-transaction and monthly limits. Locks the participant row so concurrent checks queue."""
+    per-transaction and monthly limits. Locks the participant row so concurrent checks queue.
+    ``screening_checked``: the caller ran :func:`ensure_admitted` in this same transaction, so the
+    participant's screening standing was just checked."""
     participant = _load(session, participant_id, lock=True)
     first, last = period_bounds(on)
     used = store.usage_between(session, participant_id, first, last)
     ensure_within_admission(_admission_state(participant), amount_rub_minor, on, used)
-    _ensure_no_screening_hit(session, participant_id)
+    if not screening_checked:
+        _ensure_no_screening_hit(session, participant_id)
 
 
 def consume_limit_in(
@@ -600,12 +605,14 @@ def consume_limit_in(
     on: date,
     usage_id: str,
     reference: str,
+    *,
+    screening_checked: bool = False,
 ) -> None:
     """Check :func:`ensure_may_transact` and count the amount against the period, in one transaction.
     Idempotent by ``usage_id``: a retry of the same movement is not counted twice."""
     if store.usage_exists(session, usage_id):
         return
-    ensure_may_transact(session, participant_id, amount_rub_minor, on)
+    ensure_may_transact(session, participant_id, amount_rub_minor, on, screening_checked=screening_checked)
     store.insert_usage(
         session,
         {

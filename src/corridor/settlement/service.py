@@ -244,6 +244,7 @@ def create_invoice(
         identity.consume_limit_in(
             session, principal.actor, contract.participant_id, amount_rub, now.date(),
             usage_id=_usage_id(invoice_id), reference=f"invoice {invoice_id}",
+            screening_checked=True,  # get_contract_for_settlement ran ensure_admitted just now
         )  # fmt: skip
         quote = _quote_in(
             session, "invoice", contract.participant_id, contract.id, data.currency, amount, amount_minor,
@@ -550,6 +551,7 @@ def _create_order_in(
     identity.consume_limit_in(
         session, principal.actor, contract.participant_id, amount_rub, now.date(),
         usage_id=_usage_id(order_id), reference=f"payment order {order_id}",
+        screening_checked=True,  # get_contract_for_settlement ran ensure_admitted just now
     )  # fmt: skip
     ttl = _ttl(values, data.ttl_minutes)
     quote = _quote_in(
@@ -840,6 +842,7 @@ def requote_payment_order(
         identity.consume_limit_in(
             session, principal.actor, contract.participant_id, amount_rub, now.date(),
             usage_id=_usage_id(order_id), reference=f"payment order {order_id} re-quoted",
+            screening_checked=True,  # get_contract_for_settlement ran ensure_admitted just now
         )  # fmt: skip
         ttl = values.quote_ttl_minutes
         quote = _quote_in(session, "payment_order", contract.participant_id, contract.id, row["currency"], amount,
@@ -965,10 +968,13 @@ def _sync_order_in(session: Session, order_id: str, now: datetime, clock: Clock)
 
 
 def run_settlement_once(db: Database, clock: Clock = utc_now) -> SyncReport:
-    """One round of the settlement worker: invoices, then payment orders."""
+    """One round of the settlement worker: invoices, payment orders, then refunds."""
+    from corridor.settlement.refunds import sync_refunds  # refunds builds on this module
+
     report = SyncReport()
     sync_invoices(db, clock, report)
     sync_payment_orders(db, clock, report)
+    sync_refunds(db, clock, report)
     return report
 
 
