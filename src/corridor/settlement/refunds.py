@@ -16,25 +16,11 @@ new attempt under a new payout id. Every step is a ``settlement.invoice.refund_*
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    func,
-    insert,
-    select,
-    update,
-)
 from sqlalchemy.orm import Session
 
 from corridor.access.model import SCOPED_ROLES, Principal, authorize
@@ -45,7 +31,7 @@ from corridor.contracts.model import Direction
 from corridor.custody import service as custody
 from corridor.custody.fees import is_dust
 from corridor.custody.state import PayoutState
-from corridor.db import Database, metadata
+from corridor.db import Database
 from corridor.errors import Conflict, CorridorError, NotFound, PolicyRefused, ValidationFailed
 from corridor.registry import service as registry
 from corridor.registry.canonical import format_time
@@ -70,69 +56,6 @@ LIVE_STATES: Final = (QUEUED, BROADCAST)
 
 PAYOUT_ID_MAX: Final = 48
 """Custody's payout ids are at most 48 characters; long request ids are hashed to fit."""
-
-refunds = Table(
-    "settlement_refunds",
-    metadata,
-    Column("id", String(48), primary_key=True),
-    Column("request_id", String(64), nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("invoice_id", String(64), nullable=False),
-    Column("participant_id", String(64), nullable=False),
-    Column("sats", BigInteger, nullable=False),
-    Column("wallet_id", String(64), nullable=False),
-    Column("address", String(100), nullable=False),
-    Column("beneficiary", Text, nullable=False),
-    Column("state", String(16), nullable=False, index=True),
-    Column("txid", String(64), nullable=True),
-    Column("vout", Integer, nullable=True),
-    Column("block_height", Integer, nullable=True),
-    Column("reason", String(200), nullable=True),
-    Column("requested_by", String(128), nullable=False),
-    Column("created_at", String(32), nullable=False),
-    Column("updated_at", String(32), nullable=False),
-    UniqueConstraint("request_id", "attempt", name="uq_settlement_refunds_request_attempt"),
-)
-"""One row per payout attempt of a refund request (its id is the custody payout id)."""
-
-
-# --- refund table queries -----------------------------------------------------------------------------
-
-
-def _decode(row: Any) -> dict[str, Any]:
-    out = dict(row)
-    out["beneficiary"] = json.loads(out["beneficiary"])
-    return out
-
-
-def _refunds_of(session: Session, request_id: str) -> list[dict[str, Any]]:
-    query = select(refunds).where(refunds.c.request_id == request_id).order_by(refunds.c.attempt)
-    return [_decode(r) for r in session.execute(query).mappings()]
-
-
-def _get_refund(session: Session, refund_id: str) -> dict[str, Any] | None:
-    row = session.execute(select(refunds).where(refunds.c.id == refund_id)).mappings().first()
-    return None if row is None else _decode(row)
-
-
-def _attempts_so_far(session: Session, request_id: str) -> int:
-    query = select(func.count()).select_from(refunds).where(refunds.c.request_id == request_id)
-    return int(session.execute(query).scalar_one())
-
-
-def _live_refund_ids(session: Session) -> list[tuple[str, str]]:
-    query = select(refunds.c.request_id, refunds.c.id).where(refunds.c.state.in_(LIVE_STATES))
-    return [(r[0], r[1]) for r in session.execute(query.order_by(refunds.c.id))]
-
-
-def _insert_refund(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(refunds).values(**{**values, "beneficiary": store.dumps(values["beneficiary"])}))
-
-
-def _update_refund(session: Session, row: dict[str, Any], **changes: Any) -> None:
-    session.execute(update(refunds).where(refunds.c.id == row["id"]).values(**changes))
-    row.update(changes)
-
 
 # --- pure rules ---------------------------------------------------------------------------------------
 
@@ -206,7 +129,7 @@ def refund_request(
         )
         data = check_travel_rule(_refund_beneficiary(contract, beneficiary, address), address)
         _screen_refund_in(session, principal.actor, request_id, address, data, contract.counterparty.name)
-        attempt = _attempts_so_far(session, request_id) + 1
+        attempt = store.refund_attempts(session, request_id) + 1
         row = {
             "id": refund_payout_id(request_id, attempt), "request_id": request_id, "attempt": attempt,
             "invoice_id": invoice["id"], "participant_id": invoice["participant_id"], "sats": request["sats"],
@@ -215,7 +138,7 @@ def refund_request(
             "created_at": format_time(now), "updated_at": format_time(now),
         }  # fmt: skip
         _queue_refund_payout_in(session, principal.actor, row, clock)
-        _insert_refund(session, row)
+        store.insert_refund(session, row)
         store.update_request(session, request_id, status=REFUNDING)
         request["status"] = REFUNDING
         _event(session, principal.actor, "refund_queued", invoice, request, row, clock)
@@ -312,7 +235,7 @@ def get_request(db: Database, principal: Principal, request_id: str) -> dict[str
     scoped = _authorize(principal, "settlement.invoice.read")
     with db.transaction() as session:
         request, _ = _load_request_in(session, request_id, scoped, lock=False)
-        return request_view(request, _refunds_of(session, request_id))
+        return request_view(request, store.refunds_of(session, request_id))
 
 
 REQUEST_FIELDS: Final = ("id", "invoice_id", "kind", "sats", "status", "resolution", "created_at",
@@ -360,7 +283,7 @@ def sync_refunds(db: Database, clock: Clock = utc_now, report: SyncReport | None
     result = RefundSync()
     now = clock()
     with db.transaction() as session:
-        live = _live_refund_ids(session)
+        live = store.live_refund_ids(session, LIVE_STATES)
     for request_id, refund_id in live:
         result.checked += 1
         try:
@@ -376,7 +299,7 @@ def sync_refunds(db: Database, clock: Clock = utc_now, report: SyncReport | None
 
 def _sync_refund_in(session: Session, request_id: str, refund_id: str, now: datetime, clock: Clock) -> bool:
     request = store.get_request(session, request_id, lock=True)  # the same lock order as refund_request
-    refund = _get_refund(session, refund_id)
+    refund = store.get_refund(session, refund_id)
     assert request is not None and refund is not None
     if refund["state"] not in LIVE_STATES:
         return False  # another worker got here first
@@ -386,26 +309,26 @@ def _sync_refund_in(session: Session, request_id: str, refund_id: str, now: date
     stamp = format_time(now)
     if progress.state is PayoutState.DROPPED:
         reason = (progress.drop_reason or "dropped")[:200]
-        _update_refund(session, refund, state=FAILED, reason=reason, txid=None, updated_at=stamp)
+        store.update_refund(session, refund, state=FAILED, reason=reason, txid=None, updated_at=stamp)
         store.update_request(session, request_id, status=OPEN)
         request["status"] = OPEN
         _event(session, ACTOR, "refund_failed", invoice, request, refund, clock)
         return True
     if progress.state is PayoutState.PAID:
-        _update_refund(session, refund, state=CONFIRMED, txid=progress.txid, vout=progress.vout,
+        store.update_refund(session, refund, state=CONFIRMED, txid=progress.txid, vout=progress.vout,
                        block_height=progress.confirmed_height, updated_at=stamp)  # fmt: skip
         _resolve_in(session, request, refund, now)
         _event(session, ACTOR, "refund_confirmed", invoice, request, refund, clock)
         _event(session, ACTOR, "request_resolved", invoice, request, refund, clock)
         return True
     if progress.txid is not None and progress.txid != refund["txid"]:  # broadcast, or replaced by a fee bump
-        _update_refund(
+        store.update_refund(
             session, refund, state=BROADCAST, txid=progress.txid, vout=progress.vout, updated_at=stamp
         )
         _event(session, ACTOR, "refund_broadcast", invoice, request, refund, clock)
         return True
     if progress.txid is None and refund["state"] == BROADCAST:  # reorged or replaced: queued again
-        _update_refund(session, refund, state=QUEUED, txid=None, vout=None, updated_at=stamp)
+        store.update_refund(session, refund, state=QUEUED, txid=None, vout=None, updated_at=stamp)
         _event(session, ACTOR, "refund_requeued", invoice, request, refund, clock)
         return True
     return False

@@ -14,7 +14,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     delete,
+    func,
     insert,
     select,
     update,
@@ -328,3 +330,65 @@ def list_operations(
     session: Session, participant_id: str | None, after: str | None, limit: int
 ) -> list[dict[str, Any]]:
     return _page(session, operations, None, participant_id, None, after, limit)
+
+
+# --- refunds: one row per payout attempt of a refund request -----------------------------------------
+
+refunds = Table(
+    "settlement_refunds",
+    metadata,
+    Column("id", String(48), primary_key=True),
+    Column("request_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("invoice_id", String(64), nullable=False),
+    Column("participant_id", String(64), nullable=False),
+    Column("sats", BigInteger, nullable=False),
+    Column("wallet_id", String(64), nullable=False),
+    Column("address", String(100), nullable=False),
+    Column("beneficiary", Text, nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("txid", String(64), nullable=True),
+    Column("vout", Integer, nullable=True),
+    Column("block_height", Integer, nullable=True),
+    Column("reason", String(200), nullable=True),
+    Column("requested_by", String(128), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    UniqueConstraint("request_id", "attempt", name="uq_settlement_refunds_request_attempt"),
+)
+"""One row per payout attempt of a refund request (its id is the custody payout id)."""
+
+
+def _refund_row(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    out["beneficiary"] = json.loads(out["beneficiary"])
+    return out
+
+
+def refunds_of(session: Session, request_id: str) -> list[dict[str, Any]]:
+    query = select(refunds).where(refunds.c.request_id == request_id).order_by(refunds.c.attempt)
+    return [_refund_row(r) for r in session.execute(query).mappings()]
+
+
+def get_refund(session: Session, refund_id: str) -> dict[str, Any] | None:
+    row = session.execute(select(refunds).where(refunds.c.id == refund_id)).mappings().first()
+    return None if row is None else _refund_row(row)
+
+
+def refund_attempts(session: Session, request_id: str) -> int:
+    query = select(func.count()).select_from(refunds).where(refunds.c.request_id == request_id)
+    return int(session.execute(query).scalar_one())
+
+
+def live_refund_ids(session: Session, live_states: Sequence[str]) -> list[tuple[str, str]]:
+    query = select(refunds.c.request_id, refunds.c.id).where(refunds.c.state.in_(list(live_states)))
+    return [(r[0], r[1]) for r in session.execute(query.order_by(refunds.c.id))]
+
+
+def insert_refund(session: Session, values: dict[str, Any]) -> None:
+    session.execute(insert(refunds).values(**{**values, "beneficiary": dumps(values["beneficiary"])}))
+
+
+def update_refund(session: Session, row: dict[str, Any], **changes: Any) -> None:
+    session.execute(update(refunds).where(refunds.c.id == row["id"]).values(**changes))
+    row.update(changes)
