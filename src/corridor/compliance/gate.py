@@ -98,10 +98,12 @@ def _party_query(party: PartyToScreen) -> PartyQuery:
 def _outcome(result: service.SubjectOutcome, what: str) -> GateOutcome:
     screening_id = result.screening.id if result.screening is not None else None
     status = GateStatus(result.standing.status.value)
-    reason = result.standing.reason
-    if status is GateStatus.HIT and reason.startswith("matches "):
-        reason = f"{what} {reason}"
-    return GateOutcome(status, screening_id, reason)
+    return GateOutcome(status, screening_id, _reason(status, result.standing.reason, what))
+
+
+def _reason(status: GateStatus, reason: str, what: str) -> str:
+    """A hit's reason names what matched: "address matches ..." rather than "matches ..."."""
+    return f"{what} {reason}" if status is GateStatus.HIT and reason.startswith("matches ") else reason
 
 
 def screen_party(session: Session, actor: str, party: PartyToScreen) -> GateOutcome:
@@ -142,12 +144,7 @@ def _standing_since_last_screening(
     if last is None or not current or sorted(last.list_version_ids) != current:
         return None
     status = GateStatus(row.status)
-    reason = (
-        f"address {row.reason}"
-        if status is GateStatus.HIT and row.reason.startswith("matches ")
-        else row.reason
-    )
-    return GateOutcome(status, row.last_screening_id, reason)
+    return GateOutcome(status, row.last_screening_id, _reason(status, row.reason, "address"))
 
 
 def address_subject(address: str) -> str:

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from corridor.access.model import SCOPED_ROLES, Principal, authorize
+from corridor.access.model import Principal
 from corridor.bitcoin.address import InvalidAddress, parse_address
 from corridor.compliance import gate
 from corridor.contracts import service as contracts
@@ -32,14 +31,22 @@ from corridor.custody import service as custody
 from corridor.custody.fees import is_dust
 from corridor.custody.state import PayoutState
 from corridor.db import Database
-from corridor.errors import Conflict, CorridorError, NotFound, PolicyRefused, ValidationFailed
+from corridor.errors import Conflict, CorridorError, PolicyRefused, ValidationFailed
 from corridor.registry import service as registry
 from corridor.registry.canonical import format_time
 from corridor.registry.service import utc_now
 from corridor.settings import get_settings
 from corridor.settlement import store
 from corridor.settlement.model import InvoiceException, RequestKind, check_travel_rule
-from corridor.settlement.service import ACTOR, SyncReport, client_account_id
+from corridor.settlement.service import (
+    ACTOR,
+    SyncReport,
+    authorize_role,
+    beneficiary_of,
+    client_account_id,
+    load_request_in,
+    refuse_unless_clear,
+)
 
 Clock = Callable[[], datetime]
 
@@ -117,17 +124,17 @@ def refund_request(
 
     Refused, with nothing changed: a wrong kind or a closed request, an address of another network or
     below dust, a listed address or beneficiary, incomplete Travel Rule data, too few sats on the account."""
-    scoped = _authorize(principal, "settlement.request.resolve")
+    scoped = authorize_role(principal, "settlement.request.resolve")
     now = clock()
     with db.transaction() as session:
-        request, invoice = _load_request_in(session, request_id, scoped, lock=True)
+        request, invoice = load_request_in(session, request_id, scoped, lock=True)
         check_refundable(request, invoice)
         wallet = custody.get_wallet_in(session, get_settings().payout_wallet)
         _check_refund_address(address, wallet.network, request["sats"])
         contract = contracts.get_contract_for_settlement(
             session, invoice["contract_id"], Direction.INCOMING, now.date()
         )
-        data = check_travel_rule(_refund_beneficiary(contract, beneficiary, address), address)
+        data = check_travel_rule(beneficiary_of(contract, beneficiary, address), address)
         _screen_refund_in(session, principal.actor, request_id, address, data, contract.counterparty.name)
         attempt = store.refund_attempts(session, request_id) + 1
         row = {
@@ -145,23 +152,6 @@ def refund_request(
         return request_view(request, [row])
 
 
-def _authorize(principal: Principal, action: str) -> str | None:
-    """Check the role; return the participant a scoped principal is bound to (None for operator roles)."""
-    scoped = principal.participant_id if principal.role in SCOPED_ROLES else None
-    authorize(principal, action, scoped)
-    return scoped
-
-
-def _load_request_in(
-    session: Session, request_id: str, scoped: str | None, *, lock: bool
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    request = store.get_request(session, request_id, lock=lock)
-    invoice = None if request is None else store.get_invoice(session, request["invoice_id"])
-    if request is None or invoice is None or (scoped is not None and invoice["participant_id"] != scoped):
-        raise NotFound("request_not_found", f"no request {request_id}")  # never reveal others' requests
-    return request, invoice
-
-
 def _check_refund_address(address: str, network: str, sats: int) -> None:
     if not address or not address.strip():
         raise ValidationFailed("address.required", "give the address to refund to")
@@ -176,38 +166,17 @@ def _check_refund_address(address: str, network: str, sats: int) -> None:
         raise PolicyRefused("refund.dust", f"{sats} sats to this address is below the dust limit")
 
 
-def _refund_beneficiary(contract: Any, given: dict[str, Any] | None, address: str) -> dict[str, Any]:
-    """The payer is the contract's counterparty: its data by default, the refund address as its wallet."""
-    counterparty = contract.counterparty
-    defaults = {"name": counterparty.name, "country": counterparty.country, "wallet_address": address,
-                "custodial": counterparty.vasp_name is not None, "vasp_name": counterparty.vasp_name,
-                "vasp_lei": counterparty.vasp_lei}  # fmt: skip
-    if given is None:
-        return defaults
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise ValidationFailed("travel_rule.unknown_fields", f"unknown beneficiary fields: {sorted(unknown)}")
-    return {**defaults, **given}
-
-
 def _screen_refund_in(
     session: Session, actor: str, request_id: str, address: str, beneficiary: dict[str, Any], payer: str
 ) -> None:
     """The refund address always; the beneficiary too when it is not the (already screened) counterparty."""
-    _refuse_unless_clear(gate.screen_address(session, actor, address), "the refund address")
+    refuse_unless_clear(gate.screen_address(session, actor, address), "the refund address")
     if beneficiary["name"].casefold() != payer.strip().casefold():
         party = gate.PartyToScreen(
             subject=f"refund_beneficiary:{request_id}", name=beneficiary["name"], schema="LegalEntity",
             country=beneficiary["country"],
         )  # fmt: skip
-        _refuse_unless_clear(gate.screen_party(session, actor, party), "the refund beneficiary")
-
-
-def _refuse_unless_clear(outcome: gate.GateOutcome, what: str) -> None:
-    if outcome.status is gate.GateStatus.HIT:
-        raise PolicyRefused("screening_hit", f"{what} is listed: {outcome.reason}")
-    if outcome.status is gate.GateStatus.PENDING:
-        raise PolicyRefused("screening_pending", f"{what} is not screened: {outcome.reason}")
+        refuse_unless_clear(gate.screen_party(session, actor, party), "the refund beneficiary")
 
 
 def _queue_refund_payout_in(session: Session, actor: str, row: dict[str, Any], clock: Clock) -> None:
@@ -232,9 +201,9 @@ def _queue_refund_payout_in(session: Session, actor: str, row: dict[str, Any], c
 
 def get_request(db: Database, principal: Principal, request_id: str) -> dict[str, Any]:
     """A refund or top-up request with every refund attempt."""
-    scoped = _authorize(principal, "settlement.invoice.read")
+    scoped = authorize_role(principal, "settlement.invoice.read")
     with db.transaction() as session:
-        request, _ = _load_request_in(session, request_id, scoped, lock=False)
+        request, _ = load_request_in(session, request_id, scoped, lock=False)
         return request_view(request, store.refunds_of(session, request_id))
 
 
@@ -270,31 +239,22 @@ def _event(
 # --- the worker ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class RefundSync:
-    checked: int = 0
-    changed: int = 0
-    failures: list[str] = field(default_factory=list)
-
-
-def sync_refunds(db: Database, clock: Clock = utc_now, report: SyncReport | None = None) -> RefundSync:
+def sync_refunds(db: Database, clock: Clock = utc_now, report: SyncReport | None = None) -> SyncReport:
     """Follow every live refund's payout: broadcast, confirmed (request resolved), dropped (reopened).
-    A failure is recorded (also in ``report``, the settlement round's) and retried next round."""
-    result = RefundSync()
+    A failure is recorded in the report and retried next round."""
+    report = report or SyncReport()
     now = clock()
     with db.transaction() as session:
         live = store.live_refund_ids(session, LIVE_STATES)
     for request_id, refund_id in live:
-        result.checked += 1
+        report.refunds_checked += 1
         try:
             with db.transaction() as session:
                 if _sync_refund_in(session, request_id, refund_id, now, clock):
-                    result.changed += 1
+                    report.refunds_changed += 1
         except CorridorError as error:  # one bad refund must not stop the others
-            result.failures.append(f"refund {refund_id}: {error.code}: {error.detail}")
-    if report is not None:
-        report.failures.extend(result.failures)
-    return result
+            report.failures.append(f"refund {refund_id}: {error.code}: {error.detail}")
+    return report
 
 
 def _sync_refund_in(session: Session, request_id: str, refund_id: str, now: datetime, clock: Clock) -> bool:

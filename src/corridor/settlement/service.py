@@ -75,11 +75,11 @@ HOLDS_ACCOUNT = "settlement:holds"
 HOLD_SLACK = timedelta(minutes=5)
 """A hold outlives its quote a little, so the void at approval or expiry never meets an expired transfer."""
 LATE_WATCH = timedelta(days=7)
+"""How long a closed invoice's address is still watched for late payments and reorgs."""
 SYNC_CHUNK = 50
 """Orders the worker follows per transaction: fewer commits and registry-head locks than one each."""
 MAX_BATCH = 100
 """Orders per batch request: one transaction holds the registry head for the whole batch."""
-"""How long a closed invoice's address is still watched for late payments and reorgs."""
 
 
 # --- shared helpers -----------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def _open_client_account_in(session: Session, actor: str, participant_id: str) -
     return account_id
 
 
-def _authorize_role(principal: Principal, action: str) -> str | None:
+def authorize_role(principal: Principal, action: str) -> str | None:
     """Check the role; return the participant a scoped principal is bound to (None for operator roles)."""
     authorize(principal, action, principal.participant_id if principal.role in SCOPED_ROLES else None)
     return principal.participant_id if principal.role in SCOPED_ROLES else None
@@ -213,7 +213,7 @@ def create_invoice(
     """Invoice a foreign buyer under an export contract: lock the BTC amount, issue a fresh address.
 
     Idempotent by id: the same id with the same content returns the invoice; other content is a 409."""
-    scoped = _authorize_role(principal, "settlement.invoice.create")
+    scoped = authorize_role(principal, "settlement.invoice.create")
     invoice_id = check_id(data.id or f"inv_{uuid.uuid4().hex[:24]}", "invoice")
     if len(data.description) > 200:
         raise ValidationFailed("description.too_long", "description is at most 200 characters")
@@ -324,7 +324,7 @@ def _request_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_invoice(db: Database, principal: Principal, invoice_id: str) -> dict[str, Any]:
-    scoped = _authorize_role(principal, "settlement.invoice.read")
+    scoped = authorize_role(principal, "settlement.invoice.read")
     with db.transaction() as session:
         row = store.get_invoice(session, invoice_id)
         if row is None or (scoped is not None and row["participant_id"] != scoped):
@@ -341,7 +341,7 @@ def get_invoice(db: Database, principal: Principal, invoice_id: str) -> dict[str
 def list_invoices(
     db: Database, principal: Principal, status: str | None = None, after: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    scoped = _authorize_role(principal, "settlement.invoice.read")
+    scoped = authorize_role(principal, "settlement.invoice.read")
     with db.transaction() as session:
         rows = store.list_invoices(session, scoped, status, after, min(max(limit, 1), 500))
         return [_invoice_view(session, r) for r in rows]
@@ -353,6 +353,8 @@ class SyncReport:
     invoices_changed: int = 0
     orders_checked: int = 0
     orders_changed: int = 0
+    refunds_checked: int = 0
+    refunds_changed: int = 0
     failures: list[str] = field(default_factory=list)
 
 
@@ -429,18 +431,26 @@ def _open_request_in(
            {**_invoice_event(row), "request": {"id": request_id, "kind": kind.value, "sats": sats}}, clock)  # fmt: skip
 
 
+def load_request_in(
+    session: Session, request_id: str, scoped: str | None, *, lock: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A refund or top-up request and its invoice, if ``scoped`` (a client's participant) may see them."""
+    request = store.get_request(session, request_id, lock=lock)
+    invoice = None if request is None else store.get_invoice(session, request["invoice_id"])
+    if request is None or invoice is None or (scoped is not None and invoice["participant_id"] != scoped):
+        raise NotFound("request_not_found", f"no request {request_id}")  # never reveal others' requests
+    return request, invoice
+
+
 def resolve_request(
     db: Database, principal: Principal, request_id: str, resolution: str, clock: Clock = utc_now
 ) -> dict[str, Any]:
     """Close a refund or top-up request with what was done (refund paid, top-up received, accepted as is)."""
     if not 3 <= len(resolution.strip()) <= 200:
         raise ValidationFailed("resolution.invalid", "say in 3-200 characters how the request was resolved")
-    scoped = _authorize_role(principal, "settlement.request.resolve")
+    scoped = authorize_role(principal, "settlement.request.resolve")
     with db.transaction() as session:
-        request = store.get_request(session, request_id, lock=True)
-        invoice = None if request is None else store.get_invoice(session, request["invoice_id"])
-        if request is None or invoice is None or (scoped is not None and invoice["participant_id"] != scoped):
-            raise NotFound("request_not_found", f"no request {request_id}")
+        request, invoice = load_request_in(session, request_id, scoped, lock=True)
         if request["status"] != "open":
             raise Conflict("request_closed", f"request {request_id} is already {request['status']}")
         changes = {"status": "resolved", "resolution": resolution.strip(), "resolved_at": format_time(clock()),
@@ -474,7 +484,7 @@ def create_payment_order(
     db: Database, principal: Principal, data: PaymentOrderIn, clock: Clock = utc_now
 ) -> dict[str, Any]:
     """Order a payment to a foreign supplier under an import contract; the sats are held at once."""
-    scoped = _authorize_role(principal, "settlement.order.create")
+    scoped = authorize_role(principal, "settlement.order.create")
     now = clock()
     with db.transaction() as session:
         return _create_order_in(session, principal, scoped, data, now, clock)
@@ -485,7 +495,7 @@ def create_payment_orders(
 ) -> list[dict[str, Any]]:
     """Up to :data:`MAX_BATCH` orders in one transaction, each in its own savepoint: a refused order leaves
     nothing behind and does not stop the others. One result per order, in the order given."""
-    scoped = _authorize_role(principal, "settlement.order.create")
+    scoped = authorize_role(principal, "settlement.order.create")
     _check_batch(len(orders), "orders")
     now = clock()
     with db.transaction() as session:
@@ -544,30 +554,20 @@ def _create_order_in(
     amount, amount_minor = parse_fiat(data.amount, data.currency)
     wallet = custody.get_wallet_in(session, _payout_wallet())
     address = _payee_address(data.address or contract.counterparty.wallet_address, wallet.network)
-    beneficiary = check_travel_rule(_beneficiary(contract, data.beneficiary, address), address)
+    beneficiary = check_travel_rule(beneficiary_of(contract, data.beneficiary, address), address)
     _screen_payee_in(session, principal.actor, address)
-    values = _profile_on(now.date())
-    amount_rub = pricing.rub_minor(session, amount, data.currency, now.date())
-    identity.consume_limit_in(
-        session, principal.actor, contract.participant_id, amount_rub, now.date(),
-        usage_id=_usage_id(order_id), reference=f"payment order {order_id}",
-        screening_checked=True,  # get_contract_for_settlement ran ensure_admitted just now
-    )  # fmt: skip
-    ttl = _ttl(values, data.ttl_minutes)
-    quote = _quote_in(
-        session, "payment_order", contract.participant_id, contract.id, data.currency, amount, amount_minor,
-        ttl, 0, now,
-    )  # fmt: skip
+    priced = _count_and_quote_in(session, principal.actor, contract, order_id, amount, amount_minor,
+                                 data.ttl_minutes, now, f"payment order {order_id}")  # fmt: skip
+    quote = priced.quote
     account = _open_client_account_in(session, principal.actor, contract.participant_id)
     hold_id = f"hold:{order_id}"
-    _hold_in(session, principal.actor, hold_id, account, quote.sats, ttl, order_id, clock)
+    _hold_in(session, principal.actor, hold_id, account, quote.sats, priced.ttl, order_id, clock)
     row = {
         "id": order_id, "participant_id": contract.participant_id, "contract_id": contract.id,
         "quote_id": quote.id, "currency": data.currency, "amount_minor": amount_minor,
-        "amount_rub_minor": amount_rub, "sats": quote.sats, "wallet_id": wallet.id, "address": address,
+        "amount_rub_minor": priced.amount_rub, "sats": quote.sats, "wallet_id": wallet.id, "address": address,
         "beneficiary": beneficiary, "state": OrderState.PENDING_APPROVAL.value,
-        "approvals_required": values.approvals_required(Money(Decimal(amount_rub).scaleb(-2), "RUB")),
-        "hold_id": hold_id, "payout_id": None, "txid": None, "block_height": None, "reason": None,
+        "approvals_required": priced.approvals_required, "hold_id": hold_id, "payout_id": None, "txid": None, "block_height": None, "reason": None,
         "vo_code": vo_code, "reference": data.reference, "maker": principal.actor,
         "created_at": format_time(now), "updated_at": format_time(now), "fingerprint": fingerprint,
     }  # fmt: skip
@@ -575,6 +575,34 @@ def _create_order_in(
     _event(session, principal.actor, "settlement.payment_order.created", f"payment_order:{order_id}",
            _order_event(row, price=str(quote.price), price_path=list(quote.path)), clock)  # fmt: skip
     return _order_view(session, row, approvers=[], quote=_quote_row("payment_order", quote))
+
+
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    quote: Quote
+    ttl: int
+    amount_rub: int
+    approvals_required: int
+
+
+def _count_and_quote_in(
+    session: Session, actor: str, contract: Any, order_id: str, amount: Decimal, amount_minor: int,
+    ttl_override: int | None, now: datetime, reference: str,
+) -> _Priced:  # fmt: skip
+    """Count the order against the limits at today's official rate and quote it at today's market price:
+    what a new order and a re-quoted one both do before holding the quoted sats."""
+    values = _profile_on(now.date())
+    amount_rub = pricing.rub_minor(session, amount, contract.currency, now.date())
+    identity.consume_limit_in(
+        session, actor, contract.participant_id, amount_rub, now.date(), usage_id=_usage_id(order_id),
+        reference=reference,
+        screening_checked=True,  # the caller's get_contract_for_settlement ran ensure_admitted just now
+    )  # fmt: skip
+    ttl = _ttl(values, ttl_override)
+    quote = _quote_in(session, "payment_order", contract.participant_id, contract.id, contract.currency, amount,
+                      amount_minor, ttl, 0, now)  # fmt: skip
+    required = values.approvals_required(Money(Decimal(amount_rub).scaleb(-2), "RUB"))
+    return _Priced(quote, ttl, amount_rub, required)
 
 
 def _replayed_order_in(
@@ -602,7 +630,9 @@ def _payee_address(address: str | None, network: str) -> str:
     return address
 
 
-def _beneficiary(contract: Any, given: dict[str, Any] | None, address: str) -> dict[str, Any]:
+def beneficiary_of(contract: Any, given: dict[str, Any] | None, address: str) -> dict[str, Any]:
+    """Travel Rule data of the party at ``address``: the contract's counterparty by default (the payee of
+    an order, the payer of a refunded invoice), with ``given`` fields over it."""
     counterparty = contract.counterparty
     defaults = {"name": counterparty.name, "country": counterparty.country, "wallet_address": address,
                 "custodial": counterparty.vasp_name is not None, "vasp_name": counterparty.vasp_name,
@@ -616,11 +646,15 @@ def _beneficiary(contract: Any, given: dict[str, Any] | None, address: str) -> d
 
 
 def _screen_payee_in(session: Session, actor: str, address: str) -> None:
-    outcome = gate.screen_address(session, actor, address)
+    refuse_unless_clear(gate.screen_address(session, actor, address), "the payee address")
+
+
+def refuse_unless_clear(outcome: gate.GateOutcome, what: str) -> None:
+    """The gate's answer as a refusal: a hit is ``screening_hit``, not yet screened ``screening_pending``."""
     if outcome.status is gate.GateStatus.HIT:
-        raise PolicyRefused("screening_hit", f"the payee address is listed: {outcome.reason}")
+        raise PolicyRefused("screening_hit", f"{what} is listed: {outcome.reason}")
     if outcome.status is gate.GateStatus.PENDING:
-        raise PolicyRefused("screening_pending", f"the payee address is not screened: {outcome.reason}")
+        raise PolicyRefused("screening_pending", f"{what} is not screened: {outcome.reason}")
 
 
 def _hold_in(
@@ -717,7 +751,7 @@ def approve_payment_order(
     db: Database, principal: Principal, order_id: str, clock: Clock = utc_now
 ) -> dict[str, Any]:
     """One approval (maker != checker, each approver once). The last one needed queues the payout."""
-    _authorize_role(principal, "settlement.order.approve")
+    authorize_role(principal, "settlement.order.approve")
     now = clock()
     try:
         with db.transaction() as session:
@@ -734,7 +768,7 @@ def approve_payment_orders(
 ) -> list[dict[str, Any]]:
     """One approval each for up to :data:`MAX_BATCH` orders, in one transaction with a savepoint per order:
     a refused approval changes nothing of its order and does not stop the others."""
-    _authorize_role(principal, "settlement.order.approve")
+    authorize_role(principal, "settlement.order.approve")
     _check_batch(len(order_ids), "order ids")
     now = clock()
     results: list[dict[str, Any]] = []
@@ -761,7 +795,7 @@ def _approve_in(
     check_approver(row["maker"], principal.actor, approvers)
     quote = store.get_quote(session, row["quote_id"])
     assert quote is not None
-    if now >= _parse_time(quote["expires_at"]):
+    if _is_stale(quote, now):
         raise _QuoteExpired(order_id)
     store.insert_approval(session, order_id, principal.actor, format_time(now))
     _event(session, principal.actor, "settlement.payment_order.approval", f"payment_order:{order_id}",
@@ -780,20 +814,27 @@ class _QuoteExpired(Exception):
 
 
 def _quote_expired(order_id: str) -> PolicyRefused:
-    return PolicyRefused("quote.expired", f"the quote of payment order {order_id} expired; order again")
+    return PolicyRefused(
+        "quote.expired", f"the quote of payment order {order_id} expired; re-quote it or order again"
+    )
 
 
-def _expire_if_pending_in(
-    session: Session, order_id: str, now: datetime, clock: Clock, only_if_stale: bool = False
-) -> None:
+def _expire_if_pending_in(session: Session, order_id: str, now: datetime, clock: Clock) -> None:
     row = store.get_order(session, order_id, lock=True)
-    if row is None or row["state"] != OrderState.PENDING_APPROVAL.value:
-        return
-    if only_if_stale:
-        quote = store.get_quote(session, row["quote_id"])
-        if quote is None or now < _parse_time(quote["expires_at"]):
-            return
-    _expire_order_in(session, row, now, clock)
+    if row is not None and row["state"] == OrderState.PENDING_APPROVAL.value:
+        _expire_order_in(session, row, now, clock)
+
+
+def _is_stale(quote: dict[str, Any], now: datetime) -> bool:
+    return now >= _parse_time(quote["expires_at"])
+
+
+def _pending_with_stale_quote(session: Session, row: dict[str, Any], now: datetime) -> bool:
+    if row["state"] != OrderState.PENDING_APPROVAL.value:
+        return False
+    quote = store.get_quote(session, row["quote_id"])
+    assert quote is not None
+    return _is_stale(quote, now)
 
 
 def _queue_in(session: Session, actor: str, row: dict[str, Any], now: datetime, clock: Clock) -> None:
@@ -821,13 +862,12 @@ def requote_payment_order(
     """Give an order whose quote expired before approval a new quote at today's price, instead of ordering
     again: the contract, screening, Travel Rule and limit checks run again, the new sats are held, and the
     approvals given at the old price no longer count (the amount in BTC changed)."""
-    scoped = _authorize_role(principal, "settlement.order.create")
+    scoped = authorize_role(principal, "settlement.order.create")
     now = clock()
     with db.transaction() as session:
         row = _load_order(session, principal, order_id, scoped)
-        if row["state"] == OrderState.PENDING_APPROVAL.value:  # stale, but the worker has not seen it yet
-            _expire_if_pending_in(session, order_id, now, clock, only_if_stale=True)
-            row = _load_order(session, principal, order_id, scoped)
+        if _pending_with_stale_quote(session, row, now):  # expired, but the worker has not seen it yet
+            _expire_order_in(session, row, now, clock)
         if row["state"] != OrderState.EXPIRED.value:
             raise Conflict("payment_order.state", f"payment order {order_id} is {row['state']}; only an expired "
                            "order is re-quoted")  # fmt: skip
@@ -836,25 +876,17 @@ def requote_payment_order(
         )
         _screen_payee_in(session, principal.actor, row["address"])
         check_travel_rule(row["beneficiary"], row["address"])
-        values = _profile_on(now.date())
         amount = fiat_from_minor(row["amount_minor"], row["currency"])
-        amount_rub = pricing.rub_minor(session, amount, row["currency"], now.date())
-        identity.consume_limit_in(
-            session, principal.actor, contract.participant_id, amount_rub, now.date(),
-            usage_id=_usage_id(order_id), reference=f"payment order {order_id} re-quoted",
-            screening_checked=True,  # get_contract_for_settlement ran ensure_admitted just now
-        )  # fmt: skip
-        ttl = values.quote_ttl_minutes
-        quote = _quote_in(session, "payment_order", contract.participant_id, contract.id, row["currency"], amount,
-                          row["amount_minor"], ttl, 0, now)  # fmt: skip
+        priced = _count_and_quote_in(session, principal.actor, contract, order_id, amount, row["amount_minor"],
+                                     None, now, f"payment order {order_id} re-quoted")  # fmt: skip
+        quote = priced.quote
         hold_id = f"hold:{order_id}:{quote.id}"
-        _hold_in(session, principal.actor, hold_id, client_account_id(row["participant_id"]), quote.sats, ttl,
-                 order_id, clock)  # fmt: skip
+        _hold_in(session, principal.actor, hold_id, client_account_id(row["participant_id"]), quote.sats,
+                 priced.ttl, order_id, clock)  # fmt: skip
         store.delete_approvals(session, order_id)
-        required = values.approvals_required(Money(Decimal(amount_rub).scaleb(-2), "RUB"))
         _move(session, principal.actor, row, OrderState.PENDING_APPROVAL, now, clock, quote_id=quote.id,
-              sats=quote.sats, hold_id=hold_id, amount_rub_minor=amount_rub, approvals_required=required,
-              reason=None)  # fmt: skip
+              sats=quote.sats, hold_id=hold_id, amount_rub_minor=priced.amount_rub,
+              approvals_required=priced.approvals_required, reason=None)  # fmt: skip
         return _order_view(session, row, approvers=[], quote=_quote_row("payment_order", quote))
 
 
@@ -864,7 +896,7 @@ def cancel_payment_order(
     """Cancel before the payout is in a batch; the held or reserved sats are released exactly once."""
     if not 3 <= len(reason.strip()) <= 200:
         raise ValidationFailed("reason.invalid", "give a reason of 3-200 characters")
-    scoped = _authorize_role(principal, "settlement.order.cancel")
+    scoped = authorize_role(principal, "settlement.order.cancel")
     now = clock()
     with db.transaction() as session:
         row = _load_order(session, principal, order_id, scoped)
@@ -885,7 +917,7 @@ def cancel_payment_order(
 
 
 def get_payment_order(db: Database, principal: Principal, order_id: str) -> dict[str, Any]:
-    scoped = _authorize_role(principal, "settlement.order.read")
+    scoped = authorize_role(principal, "settlement.order.read")
     with db.transaction() as session:
         row = store.get_order(session, order_id)
         if row is None or (scoped is not None and row["participant_id"] != scoped):
@@ -896,7 +928,7 @@ def get_payment_order(db: Database, principal: Principal, order_id: str) -> dict
 def list_payment_orders(
     db: Database, principal: Principal, state: str | None = None, after: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    scoped = _authorize_role(principal, "settlement.order.read")
+    scoped = authorize_role(principal, "settlement.order.read")
     with db.transaction() as session:
         rows = store.list_orders(session, scoped, state, after, min(max(limit, 1), 500))
         return [_order_view(session, r) for r in rows]
@@ -927,9 +959,7 @@ def _sync_order_in(session: Session, order_id: str, now: datetime, clock: Clock)
     assert row is not None
     state = OrderState(row["state"])
     if state is OrderState.PENDING_APPROVAL:
-        quote = store.get_quote(session, row["quote_id"])
-        assert quote is not None
-        if now < _parse_time(quote["expires_at"]):
+        if not _pending_with_stale_quote(session, row, now):
             return False
         _expire_order_in(session, row, now, clock)
         return True
@@ -1076,13 +1106,13 @@ def _official_on_operation_day(
 def list_operations(
     db: Database, principal: Principal, after: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    scoped = _authorize_role(principal, "settlement.operation.read")
+    scoped = authorize_role(principal, "settlement.operation.read")
     with db.transaction() as session:
         return store.list_operations(session, scoped, after, min(max(limit, 1), 500))
 
 
 def get_operation(db: Database, principal: Principal, operation_id: str) -> dict[str, Any]:
-    scoped = _authorize_role(principal, "settlement.operation.read")
+    scoped = authorize_role(principal, "settlement.operation.read")
     with db.transaction() as session:
         row = store.get_operation(session, operation_id)
     if row is None or (scoped is not None and row["participant_id"] != scoped):
