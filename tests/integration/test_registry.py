@@ -64,6 +64,34 @@ def test_a_rolled_back_savepoint_does_not_leave_a_gap_in_the_chain(db: Database)
     assert service.verify(db).ok
 
 
+def test_entries_chained_before_a_savepoint_survive_its_rollback_even_if_written_inside_it(db: Database) -> None:
+    # Entries are written at commit; a reader inside the savepoint writes them early, and the savepoint's
+    # rollback undoes that write. The entries chained before it must still reach the registry.
+    with db.transaction() as session:
+        before = service.append(session, "user:test", "test.event", "thing:a", {"n": 1})
+        with pytest.raises(RuntimeError), session.begin_nested():
+            service.append(session, "user:test", "test.event", "thing:b", {"n": 2})
+            seen = service.entries_after_in(session, 0)
+            assert [e.subject for e in seen] == ["thing:a", "thing:b"]
+            raise RuntimeError("the inner change failed")
+        kept = service.append(session, "user:test", "test.event", "thing:c", {"n": 3})
+        with session.begin_nested():  # a released savepoint keeps its entries
+            service.append(session, "user:test", "test.event", "thing:d", {"n": 4})
+    assert (before.seq, kept.seq) == (1, 2)
+    assert [r["subject"] for r in raw_rows(db)] == ["thing:a", "thing:c", "thing:d"]
+    assert service.verify(db).ok
+
+
+def test_entries_are_written_when_the_transaction_commits(db: Database) -> None:
+    with db.transaction() as session:
+        appended = [service.append(session, "user:test", "test.event", f"thing:{i}", {"n": i}) for i in range(3)]
+        assert [e.seq for e in appended] == [1, 2, 3]
+    assert [r["seq"] for r in raw_rows(db)] == [1, 2, 3]
+    with db.transaction() as session:  # the next transaction continues the chain from the written head
+        assert service.append(session, "user:test", "test.event", "thing:3", {"n": 3}).seq == 4
+    assert service.verify(db).ok
+
+
 def test_an_altered_payload_is_named(db: Database) -> None:
     fill(db, 10)
     execute(db, "UPDATE registry_entries SET payload = :p WHERE seq = 4", p='{"n":400,"note":"ünïcode"}')

@@ -12,9 +12,11 @@ from sqlalchemy import text
 from corridor.access.model import Role
 from corridor.contracts import service as contracts
 from corridor.contracts import store as contracts_store
+from corridor.db.batch_reads import batch_reads
 from corridor.demo import world
 from corridor.errors import CorridorError
 from corridor.http.app import create_app
+from corridor.identity import service as identity
 from corridor.registry.service import verify
 from corridor.settlement import service
 
@@ -195,3 +197,27 @@ def test_an_expired_order_is_requoted_held_again_and_approved_afresh(settlement_
         ).scalar_one()
     assert used == 1  # the limit is counted once, for the live quote
     assert verify(w.db).ok
+
+
+def test_a_batch_counts_its_own_orders_against_the_period_limit(settlement_world: World) -> None:
+    # The period's usage is read once per batch and kept in step by each order, so the batch cannot pass
+    # the limit by each order seeing only what was used before the batch; a refused order gives its share back.
+    w = settlement_world
+    day = later(0)().date()
+    status = identity.limit_status(w.db, w.officers.ops, w.importer, day)
+    per_order = status["per_transaction_limit_rub_minor"]
+    fits = status["remaining_rub_minor"] // per_order
+    refused: list[int] = []
+    with w.db.transaction() as session, batch_reads(session):
+        for n in range(fits + 2):
+            try:
+                with session.begin_nested():
+                    identity.consume_limit_in(
+                        session, "user:test", w.importer, per_order, day, f"batch-limit-{n}", "test"
+                    )
+            except CorridorError as error:
+                assert error.code == "limit_exceeded", error.code
+                refused.append(n)
+    assert refused == [fits, fits + 1]
+    after = identity.limit_status(w.db, w.officers.ops, w.importer, day)
+    assert after["used_rub_minor"] == status["used_rub_minor"] + fits * per_order

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from corridor.compliance.screening import service, store
 from corridor.compliance.screening.model import EntitySchema, IdScheme, PartyQuery, Standing, canonical_sha256
 from corridor.compliance.screening.normalize import make_identifier
+from corridor.db.batch_reads import remembered
 
 
 class GateStatus(StrEnum):
@@ -114,7 +115,14 @@ def screen_party(session: Session, actor: str, party: PartyToScreen) -> GateOutc
 
 def screen_address(session: Session, actor: str, address: str, asset: str = "BTC") -> GateOutcome:
     """Screen a wallet address (exact match on the normalised address) and record the decision; an address
-    already screened against the lists that are current now keeps that screening (see below)."""
+    already screened against the lists that are current now keeps that screening (see below). The items of
+    a batch (orders to one supplier, outputs of one payout batch) share one answer per address."""
+    return remembered(
+        session, ("gate.address", address, asset), lambda: _screen_address(session, actor, address, asset)
+    )
+
+
+def _screen_address(session: Session, actor: str, address: str, asset: str) -> GateOutcome:
     subject = address_subject(address)
     kept = _standing_since_last_screening(session, subject, {"address": address, "asset": asset})
     if kept is not None:

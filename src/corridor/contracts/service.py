@@ -45,6 +45,7 @@ from corridor.contracts.model import (
 )
 from corridor.contracts.store import Contract
 from corridor.db import Database
+from corridor.db.batch_reads import remembered
 from corridor.errors import Conflict, NotFound, PolicyRefused, ValidationFailed
 from corridor.identity import service as identity
 from corridor.identity.model import (
@@ -615,8 +616,10 @@ def _record_payment_in(
         raise ValidationFailed("amount.invalid", "payment amounts must be positive")
     vo_code = check_vo_code(payment.vo_code)
     txid = check_txid(payment.txid)
-    if accepted_earlier:
-        contract = _load(session, contract_id)
+    if accepted_earlier:  # the worker records a batch's payments under a few contracts
+        contract = remembered(
+            session, ("contracts.contract", contract_id), lambda: _load(session, contract_id)
+        )
     else:
         contract = get_contract_for_settlement(session, contract_id, payment.direction, payment.paid_on)
     if contract.currency == "RUB" and payment.amount_rub_minor != payment.amount_minor:

@@ -63,6 +63,7 @@ from corridor.custody.state import (
     is_own_output,
 )
 from corridor.db import Database
+from corridor.db.batch_reads import batch_reads
 from corridor.errors import Conflict, NotFound, ValidationFailed
 from corridor.ledger import service as ledger
 from corridor.ledger.model import TransferKind, TransferRequest
@@ -212,7 +213,7 @@ def build_batch(
 ) -> str | None:
     rate = fee_rate_for(rpc, policy)
     tip = rpc.getblockcount()
-    with db.transaction() as session:
+    with db.transaction() as session, batch_reads(session):  # outputs to one supplier: screened once
         wallet = store.get_wallet(session, wallet_id, lock=True)
         if wallet is None:
             raise NotFound("wallet_not_found", f"no wallet {wallet_id}")

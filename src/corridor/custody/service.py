@@ -51,6 +51,7 @@ from corridor.custody.state import (
     reservation_id,
 )
 from corridor.db import Database
+from corridor.db.batch_reads import remembered
 from corridor.errors import Conflict, NotFound, ValidationFailed
 from corridor.ledger import service as ledger
 from corridor.ledger.model import AccountSpec, TransferKind, TransferRequest
@@ -244,7 +245,7 @@ def spending_wallet(record: WalletRecord, kek_file: Path | None) -> SpendWallet:
 
 
 def get_wallet_in(session: Session, wallet_id: str) -> WalletRecord:
-    record = store.get_wallet(session, wallet_id)
+    record = remembered(session, ("custody.wallet", wallet_id), lambda: store.get_wallet(session, wallet_id))
     if record is None:
         raise NotFound("wallet_not_found", f"no wallet {wallet_id}")
     return record
@@ -437,9 +438,17 @@ def request_payout(db: Database, principal: Principal, request: PayoutRequest) -
 
 
 def queue_payout_in(
-    session: Session, actor: str, request: PayoutRequest, clock: Clock = utc_now
+    session: Session,
+    actor: str,
+    request: PayoutRequest,
+    clock: Clock = utc_now,
+    *,
+    releasing: TransferRequest | None = None,
 ) -> PayoutRecord:
     """Reserve the amount on the client's account (PENDING) and queue the payout, in the caller's transaction.
+
+    ``releasing``: a transfer the ledger applies first, in the same batch as the reservation (the caller's
+    hold that this payout replaces): the accounts are locked and written once for both.
 
     The address is checked again, with screening and dust, when the batch is built: a payee that fails
     then is dropped from the batch with a reason and its reservation voided.
@@ -449,13 +458,15 @@ def queue_payout_in(
     if existing is not None:
         if existing[1] != request.fingerprint():
             raise Conflict("payout_id_reused", f"payout {request.id} exists with different content")
+        if releasing is not None:
+            ledger.transfer_in(session, actor, releasing, clock)  # idempotent by its id
         return existing[0]
     get_wallet_in(session, request.wallet_id)
     pending_id = reservation_id(request.id)
-    ledger.transfer_in(
+    ledger.transfer_many_in(
         session,
         actor,
-        TransferRequest(
+        [*([releasing] if releasing is not None else []), TransferRequest(
             id=pending_id,
             kind=TransferKind.PENDING,
             debit_account_id=request.client_account_id,
@@ -464,9 +475,9 @@ def queue_payout_in(
             asset=LEDGER_ASSET,
             timeout_seconds=RESERVATION_TIMEOUT_SECONDS,
             reference=f"payout {request.id}",
-        ),
+        )],
         clock,
-    )
+    )  # fmt: skip
     payout = PayoutRecord(
         request.id, request.wallet_id, request.client_account_id, request.address, request.amount_sats,
         request.reference, PayoutState.QUEUED, None, None, pending_id,

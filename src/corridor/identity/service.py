@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from corridor.access.model import Principal, authorize
 from corridor.compliance.gate import PartyToScreen, Recorded, reconcile, screen_party
 from corridor.db import Database
+from corridor.db.batch_reads import remembered, update_remembered
 from corridor.errors import Conflict, NotFound, PolicyRefused, ValidationFailed
 from corridor.identity import store
 from corridor.identity.model import (
@@ -584,17 +585,24 @@ def ensure_admitted(session: Session, participant_id: str, on: date) -> Particip
 
 def ensure_may_transact(
     session: Session, participant_id: str, amount_rub_minor: int, on: date, *, screening_checked: bool = False
-) -> None:
+) -> int:
     """The participant may move ``amount_rub_minor`` kopecks on ``on``: admitted, in validity, within the
     per-transaction and monthly limits. Locks the participant row so concurrent checks queue.
     ``screening_checked``: the caller ran :func:`ensure_admitted` in this same transaction, so the
-    participant's screening standing was just checked."""
-    participant = _load(session, participant_id, lock=True)
+    participant's screening standing was just checked. Returns the period's usage before this amount."""
+    participant = remembered(session, ("identity.participant_locked", participant_id),
+                             lambda: _load(session, participant_id, lock=True))  # fmt: skip
     first, last = period_bounds(on)
-    used = store.usage_between(session, participant_id, first, last)
+    used = remembered(session, _usage_key(participant_id, first),
+                      lambda: store.usage_between(session, participant_id, first, last))  # fmt: skip
     ensure_within_admission(_admission_state(participant), amount_rub_minor, on, used)
     if not screening_checked:
         _ensure_no_screening_hit(session, participant_id)
+    return used
+
+
+def _usage_key(participant_id: str, period_start: date) -> tuple[str, str, date]:
+    return ("identity.period_usage", participant_id, period_start)
 
 
 def consume_limit_in(
@@ -612,7 +620,10 @@ def consume_limit_in(
     Idempotent by ``usage_id``: a retry of the same movement is not counted twice."""
     if store.usage_exists(session, usage_id):
         return
-    ensure_may_transact(session, participant_id, amount_rub_minor, on, screening_checked=screening_checked)
+    used = ensure_may_transact(
+        session, participant_id, amount_rub_minor, on, screening_checked=screening_checked
+    )
+    update_remembered(session, _usage_key(participant_id, period_bounds(on)[0]), used + amount_rub_minor)
     store.insert_usage(
         session,
         {

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from corridor.access.model import Principal, authorize
 from corridor.db import Database
+from corridor.db.batch_reads import remembered, update_remembered
 from corridor.errors import Conflict, CorridorError, NotFound, ValidationFailed
 from corridor.ledger import store
 from corridor.ledger.model import (
@@ -43,9 +44,13 @@ Clock = Callable[[], datetime]
 
 
 def open_account_in(session: Session, actor: str, spec: AccountSpec, clock: Clock = utc_now) -> Account:
-    """Create the account, or return it if one with the same id and content exists (idempotent)."""
+    """Create the account, or return it if one with the same id and content exists (idempotent).
+
+    Inside :func:`~corridor.db.batch_reads.batch_reads` the account is looked up once per batch, so its
+    balances are those of the first lookup: read balances with :func:`get_account`."""
     spec.validate()
-    existing = store.get_account(session, spec.id)
+    key = ("ledger.account", spec.id)
+    existing = remembered(session, key, lambda: store.get_account(session, spec.id))
     if existing is not None:
         if (existing.asset, existing.code, existing.owner, existing.flags) != (
             spec.asset,
@@ -57,6 +62,7 @@ def open_account_in(session: Session, actor: str, spec: AccountSpec, clock: Cloc
         return existing
     account = Account(spec.id, spec.asset, spec.code, spec.owner, spec.flags)
     store.insert_account(session, account, format_time(clock()))
+    update_remembered(session, key, account)
     registry.append(
         session,
         actor,

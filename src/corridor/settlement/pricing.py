@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from corridor.db.batch_reads import remembered
 from corridor.rates import service as rates
 from corridor.rates.model import Money
 from corridor.rates.sources.market import MarketPriceSource
@@ -30,10 +31,17 @@ def market_source() -> MarketPriceSource:
 
 
 def lock_btc_price(session: Session, currency: str, at: datetime) -> LockedPrice:
-    """Record the BTC price in ``currency`` now; a quote keeps its id, so the rate it used can be shown."""
-    price = rates.btc_price_in(session, currency, market_source(), at, actor="system:settlement")
+    """Record the BTC price in ``currency`` now; a quote keeps its id, so the rate it used can be shown.
+    The orders of one batch share one moment, so they share one recorded price."""
+    price = remembered(
+        session, ("settlement.btc_price", currency, at), lambda: _record_btc_price(session, currency, at)
+    )
     assert price.id is not None
     return LockedPrice(price.price, price.id, price.path)
+
+
+def _record_btc_price(session: Session, currency: str, at: datetime) -> rates.BtcPrice:
+    return rates.btc_price_in(session, currency, market_source(), at, actor="system:settlement")
 
 
 def rub_minor(session: Session, amount: Decimal, currency: str, day: date) -> int:

@@ -31,6 +31,7 @@ from corridor.contracts.service import PaymentIn
 from corridor.custody import service as custody
 from corridor.custody.state import AddressPurpose, PayoutState
 from corridor.db import Database
+from corridor.db.batch_reads import batch_reads, remembered
 from corridor.errors import Conflict, CorridorError, NotFound, PolicyRefused, ValidationFailed
 from corridor.identity import service as identity
 from corridor.ledger import service as ledger
@@ -498,16 +499,48 @@ def create_payment_orders(
     scoped = authorize_role(principal, "settlement.order.create")
     _check_batch(len(orders), "orders")
     now = clock()
-    with db.transaction() as session:
-        create = partial(_create_order_in, session, principal, scoped, now=now, clock=clock)
-        return [
-            _item_result(session, index, 201, partial(create, order)) for index, order in enumerate(orders)
-        ]
+
+    def create(session: Session, order: PaymentOrderIn) -> dict[str, Any]:
+        return _create_order_in(session, principal, scoped, order, now, clock)
+
+    return _run_batch(db, orders, 201, create)
 
 
 def _check_batch(size: int, what: str) -> None:
     if not 1 <= size <= MAX_BATCH:
         raise ValidationFailed("batch.size", f"a batch holds 1 to {MAX_BATCH} {what}, not {size}")
+
+
+def _run_batch(
+    db: Database,
+    items: Sequence[Any],
+    status: int,
+    work: Callable[[Session, Any], dict[str, Any]],
+    on_expired: Callable[[Session, Any], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Each item's result, as if each ran in its own savepoint, in one transaction.
+
+    First all items run without savepoints (two round trips less per item); only if one is refused is
+    that transaction rolled back and the batch run again with a savepoint per item, so that the refused
+    items leave nothing behind and the others go through. ``on_expired``: what to do, outside the item's
+    savepoint, when an item's quote turned out to have expired (see :class:`_QuoteExpired`)."""
+    try:
+        with db.transaction() as session, batch_reads(session):
+            return [
+                {"index": i, "status": status, "order": work(session, item)} for i, item in enumerate(items)
+            ]
+    except (CorridorError, _QuoteExpired):
+        pass  # at least one item is refused: run again, item by item
+    results: list[dict[str, Any]] = []
+    with db.transaction() as session, batch_reads(session):
+        for index, item in enumerate(items):
+            try:
+                results.append(_item_result(session, index, status, partial(work, session, item)))
+            except _QuoteExpired as expired:
+                assert on_expired is not None
+                on_expired(session, item)
+                results.append(_item_error(index, _quote_expired(expired.order_id)))
+    return results
 
 
 def _item_result(
@@ -539,12 +572,14 @@ def _create_order_in(
     fingerprint = _fingerprint({"contract": data.contract_id, "amount": str(data.amount), "currency": data.currency,
                                 "address": data.address, "beneficiary": data.beneficiary, "vo": vo_code,
                                 "reference": data.reference, "ttl": data.ttl_minutes})  # fmt: skip
-    replayed = _replayed_order_in(session, principal, order_id, fingerprint)
-    if replayed is not None:
-        return replayed
-    contract = contracts.get_contract_for_settlement(
-        session, data.contract_id, Direction.OUTGOING, now.date()
-    )
+    if data.id is not None:  # an id we just drew cannot exist yet; one the caller chose may be a retry
+        replayed = _replayed_order_in(session, principal, order_id, fingerprint)
+        if replayed is not None:
+            return replayed
+    contract = remembered(
+        session, ("settlement.contract", data.contract_id, Direction.OUTGOING, now.date()),
+        lambda: contracts.get_contract_for_settlement(session, data.contract_id, Direction.OUTGOING, now.date()),
+    )  # fmt: skip
     if scoped is not None and contract.participant_id != scoped:
         raise NotFound("contract_not_found", f"no contract {data.contract_id}")
     if data.currency != contract.currency:
@@ -684,9 +719,16 @@ def _hold_in(
 
 
 def _void_hold_in(session: Session, actor: str, order: dict[str, Any], why: str, clock: Clock) -> None:
-    request = TransferRequest(id=f"{order['hold_id']}:void", kind=TransferKind.VOID, pending_id=order["hold_id"],
-                              reference=why[:200])  # fmt: skip
-    ledger.transfer_in(session, actor, request, clock)
+    ledger.transfer_in(session, actor, _void_hold(order, why), clock)
+
+
+def _void_hold(order: dict[str, Any], why: str) -> TransferRequest:
+    return TransferRequest(
+        id=f"{order['hold_id']}:void",
+        kind=TransferKind.VOID,
+        pending_id=order["hold_id"],
+        reference=why[:200],
+    )
 
 
 def _order_event(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -771,16 +813,14 @@ def approve_payment_orders(
     authorize_role(principal, "settlement.order.approve")
     _check_batch(len(order_ids), "order ids")
     now = clock()
-    results: list[dict[str, Any]] = []
-    with db.transaction() as session:
-        for index, order_id in enumerate(order_ids):
-            try:
-                approve = partial(_approve_in, session, principal, order_id, now, clock)
-                results.append(_item_result(session, index, 200, approve))
-            except _QuoteExpired:
-                _expire_if_pending_in(session, order_id, now, clock)
-                results.append(_item_error(index, _quote_expired(order_id)))
-    return results
+
+    def approve(session: Session, order_id: str) -> dict[str, Any]:
+        return _approve_in(session, principal, order_id, now, clock)
+
+    def expire(session: Session, order_id: str) -> None:
+        _expire_if_pending_in(session, order_id, now, clock)
+
+    return _run_batch(db, order_ids, 200, approve, on_expired=expire)
 
 
 def _approve_in(
@@ -839,13 +879,13 @@ def _pending_with_stale_quote(session: Session, row: dict[str, Any], now: dateti
 
 def _queue_in(session: Session, actor: str, row: dict[str, Any], now: datetime, clock: Clock) -> None:
     """Turn the hold into custody's payout reservation in one transaction: no window with neither or both."""
-    _void_hold_in(session, actor, row, f"approved: payment order {row['id']} queued", clock)
     payout_id = f"po-{row['id']}"
     custody.queue_payout_in(
         session, actor,
         custody.PayoutRequest(payout_id, row["wallet_id"], client_account_id(row["participant_id"]), row["address"],
                               row["sats"], f"payment order {row['id']}"),
         clock,
+        releasing=_void_hold(row, f"approved: payment order {row['id']} queued"),
     )  # fmt: skip
     _move(session, actor, row, OrderState.QUEUED, now, clock, payout_id=payout_id)
 
@@ -942,16 +982,26 @@ def sync_payment_orders(db: Database, clock: Clock = utc_now, report: SyncReport
     with db.transaction() as session:
         ids = store.orders_to_follow(session, moving, OrderState.PENDING_APPROVAL.value, format_time(now))
     for first in range(0, len(ids), SYNC_CHUNK):
-        with db.transaction() as session:
-            for order_id in ids[first : first + SYNC_CHUNK]:
-                report.orders_checked += 1
-                try:
-                    with session.begin_nested():  # one order's failure leaves the chunk's others done
-                        if _sync_order_in(session, order_id, now, clock):
-                            report.orders_changed += 1
-                except CorridorError as error:
-                    report.failures.append(f"payment order {order_id}: {error.code}: {error.detail}")
+        chunk = ids[first : first + SYNC_CHUNK]
+        report.orders_checked += len(chunk)
+        try:  # the whole chunk at once; only if an order fails, again with a savepoint per order
+            with db.transaction() as session, batch_reads(session):
+                changed = [_sync_order_in(session, order_id, now, clock) for order_id in chunk]
+            report.orders_changed += sum(changed)
+        except CorridorError:
+            _sync_one_by_one(db, chunk, now, clock, report)
     return report
+
+
+def _sync_one_by_one(db: Database, chunk: list[str], now: datetime, clock: Clock, report: SyncReport) -> None:
+    with db.transaction() as session, batch_reads(session):
+        for order_id in chunk:
+            try:
+                with session.begin_nested():  # one order's failure leaves the chunk's others done
+                    if _sync_order_in(session, order_id, now, clock):
+                        report.orders_changed += 1
+            except CorridorError as error:
+                report.failures.append(f"payment order {order_id}: {error.code}: {error.detail}")
 
 
 def _sync_order_in(session: Session, order_id: str, now: datetime, clock: Clock) -> bool:
@@ -1074,19 +1124,21 @@ def _record_operation_in(
                   amount_rub_minor=amount_rub, vo_code=row["vo_code"], txid=txid,
                   reference=f"{kind} {row['id']}"),
     )  # fmt: skip
-    contract = contracts.contract_summary_in(session, row["contract_id"])
+    contract = remembered(session, ("settlement.contract_summary", row["contract_id"]),
+                          lambda: contracts.contract_summary_in(session, row["contract_id"]))  # fmt: skip
     values = {
         "id": f"op_{row['id']}", "kind": kind, "source_id": row["id"], "participant_id": row["participant_id"],
         "contract_id": row["contract_id"], "unk": contract.get("unk"), "vo_code": row["vo_code"],
         "operation_date": now.date().isoformat(), "currency": row["currency"], "amount_minor": row["amount_minor"],
         "amount_rub_minor": amount_rub, "sats": sats, "outputs": outputs, "block_height": height,
         "price": quote["price"], "price_id": quote["price_id"], "path": quote["path"], "official_rate": official,
-        "registry_seq": None, "registry_hash": None, "created_at": format_time(now),
+        "created_at": format_time(now),
     }  # fmt: skip
-    store.insert_operation(session, values)
-    entry = _event(session, ACTOR, "settlement.operation_recorded", f"operation:{values['id']}",
-                   {k: v for k, v in values.items() if k not in ("registry_seq", "registry_hash")}, clock)  # fmt: skip
-    store.update_operation(session, values["id"], registry_seq=entry.seq, registry_hash=entry.hash)
+    # The entry is chained first so that the record is written once, citing it.
+    entry = _event(
+        session, ACTOR, "settlement.operation_recorded", f"operation:{values['id']}", values, clock
+    )
+    store.insert_operation(session, {**values, "registry_seq": entry.seq, "registry_hash": entry.hash})
 
 
 def _official_on_operation_day(
