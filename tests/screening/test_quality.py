@@ -53,8 +53,8 @@ def test_pipeline_beats_logic_v2_alone_at_the_alert_threshold(
 ) -> None:
     ours = quality(cases, pipeline, DEFAULT_THRESHOLD)
     ceiling = quality(cases, logic_v2_alone, DEFAULT_THRESHOLD)
-    # Measured: precision 0.854 vs 0.761, recall 0.882 vs 0.838, F1 0.868 vs 0.797.
-    assert ours.precision >= ceiling.precision + 0.05
+    # Measured: precision 0.883 vs 0.761, recall 0.868 vs 0.838, F1 0.876 vs 0.797.
+    assert ours.precision >= ceiling.precision + 0.10
     assert ours.f1 >= ceiling.f1 + 0.02
     assert ours.recall >= ceiling.recall + 0.02
 
@@ -62,10 +62,10 @@ def test_pipeline_beats_logic_v2_alone_at_the_alert_threshold(
 def test_best_recall_at_precision_090_improves_on_logic_v2(
     cases: list[NamePair], pipeline: list[float], logic_v2_alone: list[float]
 ) -> None:
-    # Measured: pipeline 0.781, logic-v2 alone 0.711 (the goal, 0.95, is not met; see the benchmark).
+    # Measured: pipeline 0.849, logic-v2 alone 0.711 (the goal, 0.95, is not met; see the benchmark).
     assert (
         _best_recall_at_precision(cases, pipeline, 0.9)
-        >= _best_recall_at_precision(cases, logic_v2_alone, 0.9) + 0.05
+        >= _best_recall_at_precision(cases, logic_v2_alone, 0.9) + 0.10
     )
 
 
@@ -73,8 +73,8 @@ def test_review_band_above_cutoff_keeps_most_true_matches(
     cases: list[NamePair], pipeline: list[float]
 ) -> None:
     """The comparator scores a name with one part replaced by another real name (Kim Yong-chol / Kim
-    Yong-chun) as a different name, so fewer labelled-positive variants stay in the review band than
-    with logic-v2 (0.99): measured 0.904."""
+    Yong-chun) and a different series number as a different organisation (Fund III / Fund IV), so fewer
+    labelled-positive variants stay in the review band than with logic-v2 (0.99): measured 0.892."""
     assert quality(cases, pipeline, DEFAULT_CUTOFF).recall >= 0.87
 
 
@@ -90,3 +90,12 @@ def test_watchman_cyrillic_pairs_all_match(shared_data: Path) -> None:
     pairs = [p for p in read_cross_script_pairs(shared_data / CROSS_SCRIPT) if has_cyrillic(p.query)]
     assert len(pairs) == 4
     assert all(score >= DEFAULT_THRESHOLD for score in pipeline_scores(pairs))
+
+
+def test_watchman_cross_script_pairs_in_romanised_scripts_match(shared_data: Path) -> None:
+    """All 22 pairs are positives. Measured at the alert threshold: 11, every Cyrillic, Greek and Hebrew
+    pair and three of four Arabic ones (a bare "Abdullah" is not retrieved); none of the 10 in Han,
+    Hangul, Kana or Thai script, which logic-v2 cannot align with their Latin spelling at all."""
+    pairs = read_cross_script_pairs(shared_data / CROSS_SCRIPT)
+    assert len(pairs) == 22
+    assert sum(score >= DEFAULT_THRESHOLD for score in pipeline_scores(pairs)) >= 11

@@ -15,11 +15,13 @@ The model is stored as plain JSON (``data/name_model.json``) and evaluated here 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,7 +42,16 @@ from nomenklatura.matching.logic_v2.names.util import (
 )
 from nomenklatura.matching.types import Feature, FtResult, ScoringConfig
 from nomenklatura.matching.util import FNUL
-from rigour.names import Alignment, CompareConfig, Name, NamePartTag, NameTypeTag, SymbolCategory
+from rigour.names import (
+    Alignment,
+    CompareConfig,
+    Name,
+    NamePart,
+    NamePartTag,
+    NameTypeTag,
+    Symbol,
+    SymbolCategory,
+)
 from rigour.text import jaro_winkler, levenshtein, soundex
 
 from corridor.compliance.screening.normalize import ascii_token, token_skeletons
@@ -72,8 +83,13 @@ FEATURES = (
     "is_person",
     "conflicting_names",
     "initials_matched",
-    "skeleton_cover_query",
-    "skeleton_cover_result",
+    "explained_query",
+    "explained_result",
+    "order_inversions",
+    "patronymic_swaps",
+    "extra_locations",
+    "distinctive_matches",
+    "extra_patronymics",
 )
 
 
@@ -101,27 +117,34 @@ def _soundex_overlap(tokens: Sequence[str], others: Sequence[str]) -> float:
     return len(mine & theirs) / min(len(mine), len(theirs))
 
 
-def _initials_matched(tokens: Sequence[str], others: Sequence[str]) -> int:
-    """Single letters on one side that begin a longer part on the other (N. / Nursultan, J / Joachim):
-    logic-v2 leaves most of them unaligned, so an initial reads like a different name part."""
-    matched = 0
-    for mine, theirs in ((tokens, others), (others, tokens)):
-        starts = {t[0] for t in theirs if len(t) > 1}
-        matched += sum(1 for t in mine if len(t) == 1 and t in starts)
-    return matched
+def _initials_met(extras: Sequence[str], others: Sequence[str]) -> int:
+    """Unaligned single letters of one side (``extras``) that begin a longer part of the other side
+    (N. / Nursultan, J / Joachim): logic-v2 leaves most of them unaligned, so an initial reads like a
+    different name part."""
+    starts = {t[0] for t in others if len(t) > 1}
+    return sum(1 for t in extras if len(t) == 1 and t.isalpha() and t in starts)
 
 
-def _skeleton_cover(tokens: Sequence[str], others: Sequence[str]) -> float:
-    """Share of ``tokens`` with a transliteration skeleton some part of ``others`` has too (Wolodymyr /
-    Volodymyr, Qaddafi / Gaddafi, Zakharov / Sacharow): spelling systems disagree on digraphs and vowels,
-    which string distances count as errors."""
+def _initial_of(left: str, right: str) -> bool:
+    """One side an initial of the other (J / Joachim), which logic-v2 aligns as a failed fuzzy match; not
+    a Roman numeral (Partners V / Partners VI)."""
+    short, long = sorted((left, right), key=len)
+    return len(short) == 1 and len(long) > 1 and long.startswith(short) and not ROMAN.fullmatch(long)
+
+
+def _explained(tokens: Sequence[str], others: Sequence[str], accepted: set[str]) -> float:
+    """Share of ``tokens`` that logic-v2 aligned and accepted (a known name or term in any script, a
+    literal or a close spelling, the halves of a name written as one word) or whose
+    transliteration skeleton some part of ``others`` has too (Wolodymyr / Volodymyr, Qaddafi / Gaddafi,
+    Zakharov / Sacharow): spelling systems disagree on digraphs and vowels, which string distances count
+    as errors, and a name in another script has no letters in common at all."""
     mine = [t for t in tokens if len(t) > 1]
     if not mine:
         return 0.0
     theirs: set[str] = set()
     for token in others:
         theirs |= _skeletons(token)
-    return sum(1 for t in mine if _skeletons(t) & theirs) / len(mine)
+    return sum(1 for t in mine if t in accepted or _skeletons(t) & theirs) / len(mine)
 
 
 def _skeletons(token: str) -> frozenset[str]:
@@ -129,17 +152,110 @@ def _skeletons(token: str) -> frozenset[str]:
     return token_skeletons(folded) if folded.isalpha() and folded.isascii() else frozenset({folded})
 
 
-def _known_names(name: Name) -> dict[str, set[str]]:
+PATRONYMIC_BEFORE = frozenset({"bin", "ibn", "bint", "binti", "ben", "ould"})
+"""Words that put a father's name after them (Arabic, Hebrew, Hassaniya): Salman *bin* Muhammad."""
+PATRONYMIC_AFTER = frozenset({"ogly", "oglu", "ogli", "oghli", "uly", "uulu", "kyzy", "kizi", "qizi", "gyzy"})
+"""Words that put a father's name before them (Turkic): Heydar *oglu*, Ali *kyzy*."""
+ROMAN = re.compile(r"[ivxlc]+")
+"""Lower-case Roman numerals (and words made of their letters: only used where a number may stand)."""
+_CONNECTORS = PATRONYMIC_BEFORE | PATRONYMIC_AFTER
+_SLAVIC_PATRONYMIC = re.compile(r"(ovich|evich|ovych|evych|ich|ovna|evna|ivna|ichna|vich)$")
+
+
+def generations(tokens: Sequence[str]) -> tuple[int, int] | None:
+    """Positions of the person's own name and the father's name around the first patronymic connector
+    (Salman *bin* Muhammad -> 0, 2; Ilham Heydar *oglu* -> 0, 1), or None without one."""
+    for i, token in enumerate(tokens):
+        if token in PATRONYMIC_BEFORE and 0 < i < len(tokens) - 1:
+            return i - 1, i + 1
+        if token in PATRONYMIC_AFTER and i >= 2:
+            return i - 2, i - 1
+    return None
+
+
+def patronymic_swaps(
+    query: tuple[int, int] | None, result: tuple[int, int] | None, aligned: Sequence[tuple[int, int]]
+) -> int:
+    """How many of the own name and the father's name the two names exchange (Salman bin Muhammad /
+    Muhammad bin Salman: 2, father and son rather than one person). Symmetric in the two names."""
+    if query is None or result is None:
+        return 0
+    (q_own, q_father), (r_own, r_father) = query, result
+    pairs = set(aligned)
+    return int((q_own, r_father) in pairs) + int((q_father, r_own) in pairs)
+
+
+def order_inversions(aligned: Sequence[tuple[int, int]]) -> float:
+    """Share of pairs of aligned parts that the two names put in opposite order (0 when both read in one
+    order, 1 when one is the other reversed). Symmetric in the two names."""
+    pairs = discordant = 0
+    for (q1, r1), (q2, r2) in itertools.combinations(aligned, 2):
+        if q1 == q2 or r1 == r2:
+            continue
+        pairs += 1
+        discordant += (q1 < q2) != (r1 < r2)
+    return discordant / pairs if pairs else 0.0
+
+
+def is_patronymic(token: str) -> bool:
+    """An East Slavic patronymic by its suffix (Vladimirovich, Viktorovna, Oleksandrovych); lists give
+    them and counterparties often leave them out."""
+    return len(token) > 6 and token.isalpha() and _SLAVIC_PATRONYMIC.search(token) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _NameFacts:
+    """What the features read from one analysed name's symbols, computed once per name."""
+
+    categories: dict[int, frozenset[str]]
+    """Per part index: the symbol categories rigour found for it alone or within a phrase."""
+    known: dict[str, frozenset[str]]
     """Per part: the given or family names (rigour's name symbols) it is a known spelling of."""
+    numbers: frozenset[str]
+    """The numbers in the name, in digits or (as rigour reads them) in words and Roman numerals."""
+    generations: tuple[int, int] | None
+
+
+@lru_cache(maxsize=65536)
+def _facts(name: Name, tag: NameTypeTag) -> _NameFacts:
+    """Cached per name and type: a query name meets a dozen candidates, a listed name many queries, and
+    walking rigour's symbol spans costs more than the rest of the features. Names compare by their form,
+    so ``tag`` keeps a person's and an organisation's analysis of one text apart. Initials (which only
+    query names get) are left out, so a name's facts do not depend on its side."""
+    categories: dict[int, set[str]] = {}
     known: dict[str, set[str]] = {}
+    numbers = {str(p.integer) for p in name.parts if p.integer is not None}
     for span in name.spans:
-        if span.symbol.category == SymbolCategory.NAME and len(span.parts) == 1:
+        category = span.symbol.category
+        if category == SymbolCategory.INITIAL:
+            continue
+        if category == SymbolCategory.NAME and len(span.parts) == 1:
             known.setdefault(span.parts[0].comparable, set()).add(str(span.symbol))
-    return known
+        elif category == SymbolCategory.NUMERIC:
+            numbers.add(span.symbol.id)
+        key = _category_key(span.symbol)
+        for part in span.parts:
+            categories.setdefault(part.index, set()).add(key)
+    return _NameFacts(
+        {index: frozenset(found) for index, found in categories.items()},
+        {part: frozenset(found) for part, found in known.items()},
+        frozenset(numbers),
+        generations([p.comparable for p in name.parts]),
+    )
+
+
+def _category_key(symbol: Symbol) -> str:
+    # "global" / "international" are location symbols for the whole world (LOC:zz): no place at all.
+    if symbol.category == SymbolCategory.LOCATION and symbol.id == "zz":
+        return "GENERIC"
+    return symbol.category.value
+
+
+_GENERIC_CATEGORIES = frozenset({"ORGCLS", "SYMBOL", "DOMAIN", "LOC", "NUM", "GENERIC"})
 
 
 def _conflicting(
-    match: Alignment, query_known: dict[str, set[str]], result_known: dict[str, set[str]]
+    match: Alignment, query_known: dict[str, frozenset[str]], result_known: dict[str, frozenset[str]]
 ) -> bool:
     """Two parts fuzzily aligned that are each a known, *different* name (Sancho / Sánchez), not a typo."""
     mine = set().union(*(query_known.get(p.comparable, set()) for p in match.qps))
@@ -149,34 +265,57 @@ def _conflicting(
 
 def pair_features(query: Name, result: Name, score: float, alignments: Sequence[Alignment]) -> list[float]:
     """Describe logic-v2's alignment of two names (``score`` is its sum) as the model's inputs."""
-    symbols = literals = fuzzy = extra_q = extra_r = rejected = family = conflicting = 0
-    query_known, result_known = _known_names(query), _known_names(result)
+    symbols = literals = fuzzy = extra_q = extra_r = rejected = family = conflicting = distinctive = 0
+    query_facts, result_facts = _facts(query, query.tag), _facts(result, result.tag)
+    query_known, result_known = query_facts.known, result_facts.known
+    query_categories, result_categories = query_facts.categories, result_facts.categories
     extra_chars = 0
     ratios: list[float] = []
     jaros: list[float] = []
+    # Per aligned pair, the positions of its first parts (rigour numbers a name's parts in order), and
+    # whether it is a patronymic connector (bin / ibn), which says nothing about the order of names.
+    aligned: list[tuple[int, int]] = []
+    connector: list[bool] = []
+    accepted: set[str] = set()
+    initials = 0
+    query_extras: list[str] = []
+    result_extras: list[str] = []
+    extra_locations = extra_patronymics = 0
     for match in alignments:
         if not match.qps or not match.rps:
-            parts = match.rps if not match.qps else match.qps
+            parts, categories = (
+                (match.rps, result_categories) if not match.qps else (match.qps, query_categories)
+            )
             extra_q += not match.rps
             extra_r += not match.qps
+            (query_extras if match.qps else result_extras).extend(p.comparable for p in parts)
             extra_chars += len(match.rstr if not match.qps else match.qstr)
             family += any(p.tag == NamePartTag.FAMILY for p in parts)
-        elif match.symbol is not None:
+            extra_locations += any("LOC" in categories.get(p.index, ()) for p in parts)
+            extra_patronymics += any(is_patronymic(p.comparable) for p in parts)
+            continue
+        aligned.append((match.qps[0].index, match.rps[0].index))
+        connector.append(match.qps[0].comparable in _CONNECTORS)
+        if match.score > 0.0:
+            accepted.update(p.comparable for p in (*match.qps, *match.rps))
+        if match.symbol is not None:
             symbols += 1
+            distinctive += match.symbol.category in (SymbolCategory.NAME, SymbolCategory.NICK)
         elif match.qstr == match.rstr:
             literals += 1
+            distinctive += not _generic(match.qps, query_categories)
         else:
             fuzzy += 1
+            initials += _initial_of(match.qstr, match.rstr)
             rejected += match.score == 0.0
+            distinctive += match.score > 0.0 and not _generic(match.qps, query_categories)
             conflicting += _conflicting(match, query_known, result_known)
             ratios.append(_ratio(match.qstr, match.rstr))
             jaros.append(jaro_winkler(match.qstr, match.rstr))
     q_tokens = [p.comparable for p in query.parts]
     r_tokens = [p.comparable for p in result.parts]
     both = len(query.comparable) + len(result.comparable)
-    mismatch = numbers_mismatch(query.comparable, result.comparable) or numbers_mismatch(
-        result.comparable, query.comparable
-    )
+    initials += _initials_met(query_extras, r_tokens) + _initials_met(result_extras, q_tokens)
     return [
         score,
         _jaro_cover(q_tokens, r_tokens),
@@ -196,15 +335,42 @@ def pair_features(query: Name, result: Name, score: float, alignments: Sequence[
         len(query.parts),
         len(result.parts),
         family,
-        float(mismatch),
+        float(_numbers_differ(query, result, query_facts, result_facts)),
         _ratio(query.comparable, result.comparable),
         _ratio(" ".join(sorted(q_tokens)), " ".join(sorted(r_tokens))),
         float(NameTypeTag.PER in (query.tag, result.tag)),
         conflicting,
-        _initials_matched(q_tokens, r_tokens),
-        _skeleton_cover(q_tokens, r_tokens),
-        _skeleton_cover(r_tokens, q_tokens),
+        initials,
+        _explained(q_tokens, r_tokens, accepted),
+        _explained(r_tokens, q_tokens, accepted),
+        order_inversions([pair for pair, skip in zip(aligned, connector, strict=True) if not skip]),
+        patronymic_swaps(query_facts.generations, result_facts.generations, aligned),
+        extra_locations,
+        distinctive,
+        extra_patronymics,
     ]
+
+
+def _generic(parts: Sequence[NamePart], categories: dict[int, frozenset[str]]) -> bool:
+    """Parts that are only a legal form, a common term, a place or a number: "Management Company" shares
+    them with thousands of listed names without being any of them."""
+    return all(
+        p.tag in (NamePartTag.STOP, NamePartTag.LEGAL)
+        or (categories.get(p.index) and categories[p.index] <= _GENERIC_CATEGORIES)
+        for p in parts
+    )
+
+
+def _numbers_differ(query: Name, result: Name, query_facts: _NameFacts, result_facts: _NameFacts) -> bool:
+    """Digits differ (nomenklatura's test), or, outside person names, the numbers rigour reads in words
+    and Roman numerals (Solutions II / Solutions, Fund III / Fund IV, First / 1st)."""
+    if numbers_mismatch(query.comparable, result.comparable) or numbers_mismatch(
+        result.comparable, query.comparable
+    ):
+        return True
+    if NameTypeTag.PER in (query.tag, result.tag):
+        return False
+    return query_facts.numbers != result_facts.numbers
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ Pairs, per listed entity (persons and organisations of OFAC, UN, EU and the Open
   and script variants, reordered and shortened forms); a name with one or two random keystroke errors in
   one part; a name with a middle part dropped; a person's given name cut to its initial;
 - different name (label 0): the name with one part replaced by a part of another listed name of the same
-  kind (a relative, a sister company); the listed names of *other* entities of the same list that
+  kind (a relative, a sister company); a person's own and father's names exchanged around "bin" / "ibn"
+  (the father or the son); an organisation's series number moved on (Fund II / Fund III); the listed names of *other* entities of the same list that
   candidate retrieval puts first for it (what screening actually has to tell apart); a random other
   entity's name.
 
@@ -48,6 +49,7 @@ from corridor.compliance.screening.model import (
 from corridor.compliance.screening.names import (
     FEATURES,
     MODEL_PATH,
+    PATRONYMIC_BEFORE,
     NameModel,
     name_pairs,
     pair_features,
@@ -195,12 +197,20 @@ def draw_pairs(
     return pairs
 
 
+_NUMBERS = FEATURES.index("numbers_mismatch")
+_EXTRA_LOCATIONS = FEATURES.index("extra_locations")
+
+
 def _label_noise(pair: TrainingPair, features: list[float]) -> bool:
-    """Pairs whose label says something about entities that the names alone cannot show (see above)."""
+    """Pairs whose label says something about entities that the names alone cannot show (see above).
+
+    Two listed entities whose names differ only by a number or a place (Fund II / Fund III, Bank / Bank
+    Chile) are different entities by their names, so those stay taught as different names."""
     logic_v2 = features[0]
     if pair.kind == "alias" and logic_v2 < 0.3:
         return True
-    return pair.kind == "retrieved" and logic_v2 >= 0.9
+    told_apart = features[_NUMBERS] > 0 or features[_EXTRA_LOCATIONS] > 0
+    return pair.kind == "retrieved" and logic_v2 >= 0.9 and not told_apart
 
 
 def _entity_pairs(
@@ -219,6 +229,40 @@ def _entity_pairs(
     substituted = _substituted(base, pool, rng)
     if substituted is not None:
         yield TrainingPair(schema, substituted, base, False, "substitution", group)
+    swapped = _generation_swapped(base) if schema is EntitySchema.PERSON else _series_changed(base)
+    if swapped is not None:
+        kind = "generation" if schema is EntitySchema.PERSON else "series"
+        yield TrainingPair(schema, swapped, base, False, kind, group)
+
+
+_SERIES = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+
+
+def _series_changed(name: str) -> str | None:
+    """An organisation's name with its number moved on by one (Investments II -> III, Trust 2004 ->
+    2005): a sister fund, a later series or another vessel of a fleet, listed (or not) on its own."""
+    tokens = name.split()
+    for i, token in enumerate(tokens):
+        if token.isdigit():
+            tokens[i] = str(int(token) + 1)
+            return " ".join(tokens)
+        if i > 0 and token.upper() in _SERIES[1:-1]:
+            following = _SERIES[_SERIES.index(token.upper()) + 1]
+            tokens[i] = following if token.isupper() else following.lower()
+            return " ".join(tokens)
+    return None
+
+
+def _generation_swapped(name: str) -> str | None:
+    """The name with the person's own name and the father's exchanged around a patronymic connector
+    (Ahmad bin Hasan -> Hasan bin Ahmad): the same words, and the father or the son of the listed person."""
+    tokens = name.split()
+    folded = [t.casefold() for t in tokens]
+    for i in range(1, len(tokens) - 1):
+        if folded[i] in PATRONYMIC_BEFORE and folded[i - 1] != folded[i + 1]:
+            swapped = [*tokens[: i - 1], tokens[i + 1], tokens[i], tokens[i - 1], *tokens[i + 2 :]]
+            return " ".join(swapped)
+    return None
 
 
 def _random_negatives(
@@ -281,7 +325,9 @@ def features_of(pair: TrainingPair) -> list[float]:
                 return LITERAL
             continue
         features = pair_features(name, other, found.score, alignments)
-        if best is UNALIGNED or features[0] > best[0]:
+        # nomenklatura hands the names over as a set: ties on logic-v2's score are broken on the whole
+        # vector, so that the draw is the same whatever the hash seed.
+        if best is UNALIGNED or features > best:
             best = features
     return best
 
