@@ -52,43 +52,61 @@ def test_entries_roll_back_with_the_change_they_record(db: Database) -> None:
 
 
 def test_a_rolled_back_savepoint_does_not_leave_a_gap_in_the_chain(db: Database) -> None:
-    # Appends in one transaction remember the locked head; a savepoint rolled back must forget it.
     with db.transaction() as session:
-        first = service.append(session, "user:test", "test.event", "thing:a", {"n": 1})
+        first = service.append_chained(session, "user:test", "test.event", "thing:a", {"n": 1})
         with pytest.raises(RuntimeError), session.begin_nested():
-            service.append(session, "user:test", "test.event", "thing:b", {"n": 2})
+            service.append_chained(
+                session, "user:test", "test.event", "thing:b", {"n": 2}
+            )  # locks in the savepoint
             raise RuntimeError("the inner change failed")
-        last = service.append(session, "user:test", "test.event", "thing:c", {"n": 3})
+        last = service.append_chained(session, "user:test", "test.event", "thing:c", {"n": 3})
     assert (first.seq, last.seq) == (1, 2) and last.prev_hash == first.hash
     assert [r["subject"] for r in raw_rows(db)] == ["thing:a", "thing:c"]
     assert service.verify(db).ok
 
 
-def test_entries_chained_before_a_savepoint_survive_its_rollback_even_if_written_inside_it(db: Database) -> None:
-    # Entries are written at commit; a reader inside the savepoint writes them early, and the savepoint's
-    # rollback undoes that write. The entries chained before it must still reach the registry.
+def test_entries_recorded_before_a_savepoint_survive_its_rollback_even_if_written_inside_it(
+    db: Database,
+) -> None:
+    # Entries are chained and written at commit; a reader inside the savepoint writes them early, and the
+    # savepoint's rollback undoes that write. The entries recorded before it must still reach the registry.
     with db.transaction() as session:
-        before = service.append(session, "user:test", "test.event", "thing:a", {"n": 1})
+        service.append(session, "user:test", "test.event", "thing:a", {"n": 1})
         with pytest.raises(RuntimeError), session.begin_nested():
             service.append(session, "user:test", "test.event", "thing:b", {"n": 2})
             seen = service.entries_after_in(session, 0)
             assert [e.subject for e in seen] == ["thing:a", "thing:b"]
             raise RuntimeError("the inner change failed")
-        kept = service.append(session, "user:test", "test.event", "thing:c", {"n": 3})
+        service.append(session, "user:test", "test.event", "thing:c", {"n": 3})
         with session.begin_nested():  # a released savepoint keeps its entries
             service.append(session, "user:test", "test.event", "thing:d", {"n": 4})
-    assert (before.seq, kept.seq) == (1, 2)
-    assert [r["subject"] for r in raw_rows(db)] == ["thing:a", "thing:c", "thing:d"]
+    assert [(r["seq"], r["subject"]) for r in raw_rows(db)] == [
+        (1, "thing:a"),
+        (2, "thing:c"),
+        (3, "thing:d"),
+    ]
     assert service.verify(db).ok
 
 
-def test_entries_are_written_when_the_transaction_commits(db: Database) -> None:
+def test_entries_are_chained_at_commit_in_the_order_recorded_and_cited_back(db: Database) -> None:
+    cited: list[tuple[int, str]] = []
+    payload = {"n": 0}
     with db.transaction() as session:
-        appended = [service.append(session, "user:test", "test.event", f"thing:{i}", {"n": i}) for i in range(3)]
-        assert [e.seq for e in appended] == [1, 2, 3]
-    assert [r["seq"] for r in raw_rows(db)] == [1, 2, 3]
+        service.append(session, "user:test", "test.event", "thing:0", payload,
+                       on_chained=lambda e: cited.append((e.seq, e.subject)))  # fmt: skip
+        payload["n"] = 99  # changed after recording: the entry keeps what was recorded
+        for i in (1, 2):
+            service.append(session, "user:test", "test.event", f"thing:{i}", {"n": i})
+        assert raw_rows(db) == [] and cited == []  # nothing written, no registry lock taken yet
+    assert [(r["seq"], r["subject"]) for r in raw_rows(db)] == [
+        (1, "thing:0"),
+        (2, "thing:1"),
+        (3, "thing:2"),
+    ]
+    assert json.loads(str(raw_rows(db)[0]["payload"])) == {"n": 0}
+    assert cited == [(1, "thing:0")]
     with db.transaction() as session:  # the next transaction continues the chain from the written head
-        assert service.append(session, "user:test", "test.event", "thing:3", {"n": 3}).seq == 4
+        assert service.append_chained(session, "user:test", "test.event", "thing:3", {"n": 3}).seq == 4
     assert service.verify(db).ok
 
 
@@ -258,3 +276,18 @@ def test_cli_verify_exits_nonzero_and_names_the_bad_seq(db: Database) -> None:
     assert json.loads(broken.stdout)["first_bad_seq"] == 2
     plain = subprocess.run(command[:-1], env=env, capture_output=True, text=True, timeout=120)
     assert plain.returncode == 1 and "seq 2" in plain.stdout
+
+
+def test_a_transaction_takes_the_registry_lock_only_at_commit(db: Database) -> None:
+    # Every writer takes the registry's lock last, at commit: a transaction that has recorded entries but
+    # not committed does not hold up another writer. Taken at the first record instead, it made writers
+    # that lock other rows first (an approval batch and the settlement worker) deadlock.
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite runs one writer at a time (BEGIN IMMEDIATE): there is no lock order to test")
+    with db.transaction() as first:
+        service.append(first, "user:test", "test.event", "thing:first", {"n": 1})
+        with db.transaction() as second:
+            second.execute(text("SET LOCAL lock_timeout = '3s'"))  # fails here if the head were locked
+            service.append(second, "user:test", "test.event", "thing:second", {"n": 2})
+    assert [r["subject"] for r in raw_rows(db)] == ["thing:second", "thing:first"]
+    assert service.verify(db).ok

@@ -127,7 +127,7 @@ def settlement_event(
         "amount_minor": 1_000_000,
     }
     with db.transaction() as session:
-        return registry.append(session, "system:settlement", kind, f"{noun}:{object_id}", payload)
+        return registry.append_chained(session, "system:settlement", kind, f"{noun}:{object_id}", payload)
 
 
 @pytest.fixture(scope="session")

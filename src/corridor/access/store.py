@@ -36,9 +36,8 @@ def insert_user(
     session: Session, user_id: str, name: str, role: Role, participant_id: str | None, now: str
 ) -> None:
     session.execute(
-        insert(users).values(
-            id=user_id, name=name, role=role.value, participant_id=participant_id, created_at=now
-        )
+        insert(users),
+        dict(id=user_id, name=name, role=role.value, participant_id=participant_id, created_at=now),
     )
 
 
@@ -53,9 +52,8 @@ def insert_key(
     session: Session, key_id: str, prefix: str, hashed: str, user_id: str, label: str, now: str
 ) -> None:
     session.execute(
-        insert(api_keys).values(
-            id=key_id, prefix=prefix, hash=hashed, user_id=user_id, label=label, created_at=now
-        )
+        insert(api_keys),
+        dict(id=key_id, prefix=prefix, hash=hashed, user_id=user_id, label=label, created_at=now),
     )
 
 
@@ -71,9 +69,7 @@ def find_key(session: Session, prefix: str) -> tuple[str, str, str] | None:
 
 def revoke_key(session: Session, key_id: str, now: str) -> bool:
     result = session.execute(
-        update(api_keys)
-        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)), dict(revoked_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

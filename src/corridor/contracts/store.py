@@ -230,7 +230,7 @@ def counterparty_columns(counterparty: Counterparty) -> dict[str, Any]:
 
 
 def insert_contract(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(contracts).values(**values))
+    session.execute(insert(contracts), values)
 
 
 def get_contract(session: Session, contract_id: str, *, lock: bool = False) -> Contract | None:
@@ -256,11 +256,11 @@ def unk_taken(session: Session, unk: str, contract_id: str) -> bool:
 
 
 def update_contract(session: Session, contract_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(contracts).where(contracts.c.id == contract_id).values(**values))
+    session.execute(update(contracts).where(contracts.c.id == contract_id), values)
 
 
 def insert_amendment(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(amendments).values(**values))
+    session.execute(insert(amendments), values)
 
 
 def amendments_of(session: Session, contract_id: str) -> list[dict[str, Any]]:
@@ -271,7 +271,7 @@ def amendments_of(session: Session, contract_id: str) -> list[dict[str, Any]]:
 
 
 def insert_screening(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(screenings).values(**values))
+    session.execute(insert(screenings), values)
 
 
 def latest_screenings(session: Session, contract_id: str) -> dict[str, dict[str, Any]]:
@@ -290,11 +290,11 @@ def get_payment(session: Session, payment_id: str) -> dict[str, Any] | None:
 
 
 def insert_payment(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(payments).values(**values))
+    session.execute(insert(payments), values)
 
 
 def insert_shipment(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(shipments).values(**values))
+    session.execute(insert(shipments), values)
 
 
 def get_shipment(session: Session, shipment_id: str) -> dict[str, Any] | None:
@@ -316,7 +316,7 @@ def shipped_amounts(session: Session, contract_id: str) -> list[int]:
 
 
 def insert_obligation(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(obligations).values(**values))
+    session.execute(insert(obligations), values)
 
 
 def obligations_of(session: Session, contract_id: str) -> list[Obligation]:
@@ -340,7 +340,7 @@ def fulfil_obligation(session: Session, obligation_id: str, contract_id: str, do
 
 
 def insert_document(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(documents).values(**values))
+    session.execute(insert(documents), values)
 
 
 def documents_of(session: Session, contract_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -752,13 +752,9 @@ def payout_progress_in(session: Session, payout_id: str) -> PayoutProgress:
     payout = found[0]
     if payout.family_id is None:
         return PayoutProgress(payout.state, payout.drop_reason, None, None, None)
-    family = store.batches_where(session, store.batches.c.family_id == payout.family_id)
-    live = [b for b in family if b.state is BatchState.CONFIRMED] or [
-        b for b in family if b.state is BatchState.BROADCAST
-    ]
-    if not live:
+    batch = _live_batch(store.batches_where(session, store.batches.c.family_id == payout.family_id))
+    if batch is None:
         return PayoutProgress(payout.state, payout.drop_reason, None, None, None)
-    batch = live[-1]
     return PayoutProgress(
         payout.state,
         payout.drop_reason,
@@ -766,6 +762,39 @@ def payout_progress_in(session: Session, payout_id: str) -> PayoutProgress:
         _payout_vout(session, batch, payout),
         batch.confirmed_height,
     )
+
+
+def _live_batch(family: Sequence[BatchRecord]) -> BatchRecord | None:
+    """The family's transaction that counts: the confirmed one, else the latest broadcast, else none."""
+    live = [b for b in family if b.state is BatchState.CONFIRMED] or [
+        b for b in family if b.state is BatchState.BROADCAST
+    ]
+    return live[-1] if live else None
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutGlance:
+    state: PayoutState
+    txid: str | None
+    """The live transaction's id (see :func:`_live_batch`), None while there is none."""
+
+
+def payouts_at_a_glance_in(session: Session, payout_ids: Sequence[str]) -> dict[str, PayoutGlance]:
+    """State and live txid of many payouts in two reads: enough for a follower of many payouts to tell
+    which changed since it last looked, before it reads those in full with :func:`payout_progress_in`."""
+    if not payout_ids:
+        return {}
+    found = store.payouts_where(session, store.payouts.c.id.in_(list(payout_ids)))
+    families = sorted({p.family_id for p in found if p.family_id is not None})
+    by_family: dict[str, list[BatchRecord]] = {}
+    if families:
+        for batch in store.batches_where(session, store.batches.c.family_id.in_(families)):
+            by_family.setdefault(batch.family_id, []).append(batch)
+    glances = {}
+    for payout in found:
+        live = _live_batch(by_family.get(payout.family_id, [])) if payout.family_id is not None else None
+        glances[payout.id] = PayoutGlance(payout.state, live.txid if live is not None else None)
+    return glances
 
 
 def _payout_vout(session: Session, batch: BatchRecord, payout: PayoutRecord) -> int | None:

@@ -216,7 +216,8 @@ def _wallet(row: RowMapping) -> WalletRecord:
 
 def insert_wallet(session: Session, wallet: WalletRecord, now: str) -> None:
     session.execute(
-        insert(wallets).values(
+        insert(wallets),
+        dict(
             id=wallet.id,
             role=wallet.role,
             input_kind=wallet.input_kind,
@@ -228,14 +229,18 @@ def insert_wallet(session: Session, wallet: WalletRecord, now: str) -> None:
             next_change_index=wallet.next_change_index,
             gap_limit=wallet.gap_limit,
             created_at=now,
-        )
+        ),
     )
 
 
 def get_wallet(session: Session, wallet_id: str, *, lock: bool = False) -> WalletRecord | None:
     query = select(wallets).where(wallets.c.id == wallet_id)
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: serialises the wallet's own work (address indexes, building a batch) but not
+        # the foreign-key checks of rows that name the wallet. With FOR UPDATE, an approval inserting a
+        # payout (holding its ledger accounts) and the batcher (holding the wallet, then voiding a dropped
+        # payout's reservation on those accounts) waited on each other: a deadlock seen under load.
+        query = query.with_for_update(key_share=True)
     row = session.execute(query).mappings().first()
     return None if row is None else _wallet(row)
 
@@ -246,9 +251,8 @@ def all_wallets(session: Session) -> list[WalletRecord]:
 
 def set_wallet_indexes(session: Session, wallet_id: str, receive: int, change: int) -> None:
     session.execute(
-        update(wallets)
-        .where(wallets.c.id == wallet_id)
-        .values(next_receive_index=receive, next_change_index=change)
+        update(wallets).where(wallets.c.id == wallet_id),
+        dict(next_receive_index=receive, next_change_index=change),
     )
 
 
@@ -267,7 +271,8 @@ def _address(row: RowMapping) -> AddressRecord:
 
 def insert_address(session: Session, address: AddressRecord, now: str) -> None:
     session.execute(
-        insert(addresses).values(
+        insert(addresses),
+        dict(
             script_pubkey=address.script_pubkey.hex(),
             address=address.address,
             wallet_id=address.wallet_id,
@@ -277,7 +282,7 @@ def insert_address(session: Session, address: AddressRecord, now: str) -> None:
             record=address.record,
             credit_account_id=address.credit_account_id,
             created_at=now,
-        )
+        ),
     )
 
 
@@ -318,9 +323,8 @@ def insert_block(
     session: Session, height: int, block_hash: str, prev_hash: str, tx_count: int, now: str
 ) -> None:
     session.execute(
-        insert(blocks).values(
-            height=height, hash=block_hash, prev_hash=prev_hash, tx_count=tx_count, processed_at=now
-        )
+        insert(blocks),
+        dict(height=height, hash=block_hash, prev_hash=prev_hash, tx_count=tx_count, processed_at=now),
     )
 
 
@@ -360,7 +364,8 @@ def insert_lot(
     origins: Collection[str] | None = None,
 ) -> None:
     session.execute(
-        insert(lots).values(
+        insert(lots),
+        dict(
             txid=lot.txid,
             vout=lot.vout,
             wallet_id=lot.wallet_id,
@@ -379,7 +384,7 @@ def insert_lot(
             credit_count=lot.credit_count,
             first_seen_at=now,
             origins=json.dumps(sorted(set(origins if origins is not None else [lot.origin]))),
-        )
+        ),
     )
 
 
@@ -389,7 +394,7 @@ def get_lot(session: Session, txid: str, vout: int) -> LotRecord | None:
 
 
 def update_lot(session: Session, txid: str, vout: int, **values: Any) -> None:
-    session.execute(update(lots).where(lots.c.txid == txid, lots.c.vout == vout).values(**values))
+    session.execute(update(lots).where(lots.c.txid == txid, lots.c.vout == vout), values)
 
 
 def lots_where(session: Session, *conditions: Any, lock: bool = False) -> list[LotRecord]:
@@ -531,7 +536,8 @@ def _batch(row: RowMapping) -> BatchRecord:
 
 def insert_batch(session: Session, batch: BatchRecord, now: str) -> None:
     session.execute(
-        insert(batches).values(
+        insert(batches),
+        dict(
             id=batch.id,
             family_id=batch.family_id,
             wallet_id=batch.wallet_id,
@@ -549,7 +555,7 @@ def insert_batch(session: Session, batch: BatchRecord, now: str) -> None:
             confirmed_height=batch.confirmed_height,
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
 
 
@@ -574,7 +580,7 @@ def batches_where(session: Session, *conditions: Any, lock: bool = False) -> lis
 
 
 def update_batch(session: Session, batch_id: str, now: str, **values: Any) -> None:
-    session.execute(update(batches).where(batches.c.id == batch_id).values(updated_at=now, **values))
+    session.execute(update(batches).where(batches.c.id == batch_id), dict(updated_at=now, **values))
 
 
 def _payout(row: RowMapping) -> PayoutRecord:
@@ -594,7 +600,8 @@ def _payout(row: RowMapping) -> PayoutRecord:
 
 def insert_payout(session: Session, payout: PayoutRecord, fingerprint: str, now: str) -> None:
     session.execute(
-        insert(payouts).values(
+        insert(payouts),
+        dict(
             id=payout.id,
             wallet_id=payout.wallet_id,
             client_account_id=payout.client_account_id,
@@ -608,7 +615,7 @@ def insert_payout(session: Session, payout: PayoutRecord, fingerprint: str, now:
             fingerprint=fingerprint,
             created_at=now,
             updated_at=now,
-        )
+        ),
     )
 
 
@@ -626,14 +633,13 @@ def payouts_where(session: Session, *conditions: Any, lock: bool = False) -> lis
 
 def update_payouts(session: Session, ids: Sequence[str], now: str, **values: Any) -> None:
     if ids:
-        session.execute(update(payouts).where(payouts.c.id.in_(list(ids))).values(updated_at=now, **values))
+        session.execute(update(payouts).where(payouts.c.id.in_(list(ids))), dict(updated_at=now, **values))
 
 
 def insert_approval(session: Session, batch_id: str, approver: str, keys: str, psbt: str, now: str) -> None:
     session.execute(
-        insert(approvals).values(
-            batch_id=batch_id, approver=approver, signer_keys=keys, psbt=psbt, created_at=now
-        )
+        insert(approvals),
+        dict(batch_id=batch_id, approver=approver, signer_keys=keys, psbt=psbt, created_at=now),
     )
 
 
@@ -648,7 +654,7 @@ def insert_sweep(
     session: Session, family_id: str, from_wallet_id: str, to_wallet_id: str, to_script: bytes, now: str
 ) -> None:
     session.execute(
-        insert(sweeps).values(
+        insert(sweeps), dict(
             family_id=family_id, from_wallet_id=from_wallet_id, to_wallet_id=to_wallet_id,
             to_script_pubkey=to_script.hex(), created_at=now,
         )

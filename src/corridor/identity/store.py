@@ -203,12 +203,13 @@ def _participant(row: Any) -> Participant:
 
 
 def insert_participant(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(participants).values(**values))
+    session.execute(insert(participants), values)
 
 
 def insert_person(session: Session, person_id: str, participant_id: str, person: Person) -> None:
     session.execute(
-        insert(persons).values(
+        insert(persons),
+        dict(
             id=person_id,
             participant_id=participant_id,
             role=person.role.value,
@@ -217,7 +218,7 @@ def insert_person(session: Session, person_id: str, participant_id: str, person:
             birth_date=person.birth_date,
             inn=person.inn,
             ownership_percent=None if person.ownership_percent is None else str(person.ownership_percent),
-        )
+        ),
     )
 
 
@@ -253,7 +254,7 @@ def find_live_by_identifier(session: Session, column: str, value: str) -> str | 
 
 
 def update_participant(session: Session, participant_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(participants).where(participants.c.id == participant_id).values(**values))
+    session.execute(update(participants).where(participants.c.id == participant_id), values)
 
 
 def persons_of(session: Session, participant_id: str) -> list[StoredPerson]:
@@ -279,7 +280,7 @@ def persons_of(session: Session, participant_id: str) -> list[StoredPerson]:
 
 
 def insert_document(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(documents).values(**values))
+    session.execute(insert(documents), values)
 
 
 def documents_of(session: Session, participant_id: str) -> list[dict[str, Any]]:
@@ -308,7 +309,8 @@ def insert_screening(
     now: str,
 ) -> None:
     session.execute(
-        insert(screenings).values(
+        insert(screenings),
+        dict(
             participant_id=participant_id,
             subject=result.subject,
             party_name=result.name,
@@ -318,7 +320,7 @@ def insert_screening(
             reason=result.reason,
             actor=actor,
             created_at=now,
-        )
+        ),
     )
 
 
@@ -347,7 +349,7 @@ def latest_screenings(session: Session, participant_id: str) -> list[PartyScreen
 
 
 def insert_usage(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(limit_usage).values(**values))
+    session.execute(insert(limit_usage), values)
 
 
 def usage_between(session: Session, participant_id: str, first: date, last: date) -> int:

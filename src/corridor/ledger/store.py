@@ -127,7 +127,8 @@ def _lock_accounts(postgres: bool) -> Select[Any]:
 
 def insert_account(session: Session, account: Account, created_at: str) -> None:
     session.execute(
-        insert(accounts).values(
+        insert(accounts),
+        dict(
             id=account.id,
             asset=account.asset,
             code=account.code,
@@ -138,7 +139,7 @@ def insert_account(session: Session, account: Account, created_at: str) -> None:
             credits_pending=0,
             credits_posted=0,
             created_at=created_at,
-        )
+        ),
     )
 
 

@@ -136,7 +136,7 @@ def payload_content(session: Session, sha256: str) -> bytes | None:
 
 def insert_payload(session: Session, payload: StoredPayload, content: bytes) -> None:
     values = {c.name: getattr(payload, c.name) for c in _PAYLOAD_COLUMNS}
-    session.execute(insert(payloads).values(**values, content=content))
+    session.execute(insert(payloads), dict(**values, content=content))
 
 
 # --- official rates -----------------------------------------------------------------------------------
@@ -218,7 +218,8 @@ def _time(text: str) -> datetime:
 
 def insert_market_price(session: Session, price: StoredMarketPrice) -> None:
     session.execute(
-        insert(market_prices).values(
+        insert(market_prices),
+        dict(
             id=price.id,
             pair=price.pair,
             price=decimal_text(price.price),
@@ -232,7 +233,7 @@ def insert_market_price(session: Session, price: StoredMarketPrice) -> None:
             official_rate=None if price.official_rate is None else decimal_text(price.official_rate),
             path=json.dumps(list(price.path), ensure_ascii=False),
             payload_hashes=json.dumps(list(price.payload_hashes)),
-        )
+        ),
     )
 
 

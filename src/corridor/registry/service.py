@@ -47,57 +47,105 @@ class NewEntry:
 
 
 def append(
+    session: Session,
+    actor: str,
+    kind: str,
+    subject: str,
+    payload: Mapping[str, Any],
+    clock: Clock = utc_now,
+    *,
+    on_chained: Callable[[Entry], None] | None = None,
+) -> None:
+    """Record an entry in the caller's transaction; it is chained and written when the transaction commits.
+
+    ``on_chained`` is called with the chained entry (its seq and hash) just before the commit, for a caller
+    that keeps a reference to the entry in its own rows."""
+    _queue(session, [NewEntry(actor, kind, subject, payload)], clock, on_chained)
+
+
+def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_now) -> None:
+    """Record ``items`` in order, in the caller's transaction, like :func:`append`."""
+    _queue(session, items, clock, None)
+
+
+def append_chained(
     session: Session, actor: str, kind: str, subject: str, payload: Mapping[str, Any], clock: Clock = utc_now
 ) -> Entry:
-    return append_many(session, [NewEntry(actor, kind, subject, payload)], clock)[0]
+    """Record an entry and chain it at once (with those recorded before it), for a caller that needs its seq
+    in the same transaction. It takes the registry's lock now instead of at commit: call it only where
+    the transaction takes no other lock after it (see :func:`write_pending`)."""
+    append(session, actor, kind, subject, payload, clock)
+    return write_pending(session)[-1]
 
 
-def append_many(session: Session, items: Sequence[NewEntry], clock: Clock = utc_now) -> list[Entry]:
-    """Chain ``items`` onto the registry under one head lock, in the caller's transaction.
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    actor: str
+    kind: str
+    subject: str
+    payload_json: str
+    time: str
+    on_chained: Callable[[Entry], None] | None
 
-    The entries are chained (seq, hash) at once and returned, but written when the transaction commits
-    (or something in it reads the registry): a batch of 100 orders appends about 500 entries, and one
-    COPY of them all costs a round trip where 500 inserts cost 500. They commit or roll back with the
-    caller's change exactly as before, savepoints included (see :func:`_restore_at_savepoint_rollback`).
-    """
+
+def _queue(
+    session: Session, items: Sequence[NewEntry], clock: Clock, on_chained: Callable[[Entry], None] | None
+) -> None:
     if not items:
+        return
+    time = format_time(clock())
+    # The payload is frozen now: the caller may change its dicts after recording them.
+    recorded = [
+        _Recorded(i.actor, i.kind, i.subject, _payload_text(i.payload), time, on_chained) for i in items
+    ]
+    session.info.setdefault(_QUEUED_KEY, []).extend(recorded)
+
+
+def write_pending(session: Session) -> list[Entry]:
+    """Chain the entries recorded in this transaction and not yet written, under the registry's lock, and
+    write them; return them (none when nothing is waiting).
+
+    The lock (the head row) is taken here, at commit, and held only until the commit: every transaction
+    takes it last, after its own row locks. Taken at a transaction's first record instead, it made two
+    writers wait on each other (an approval batch holding the head and wanting a ledger account the
+    settlement worker held while wanting the head: a deadlock seen under load), and it serialised all
+    writers for the whole length of their transactions instead of for their commits."""
+    queued: list[_Recorded] | None = session.info.get(_QUEUED_KEY)
+    if not queued:
         return []
     last_seq, last_hash = _locked_head(session)
-    time = format_time(clock())
     chained: list[Entry] = []
-    for item in items:
+    for item in queued:
         last_seq += 1
-        payload_json = _payload_text(item.payload)
         digest = hash_entry_bytes(
-            entry_bytes(last_seq, time, item.actor, item.kind, item.subject, payload_json, last_hash)
+            entry_bytes(
+                last_seq, item.time, item.actor, item.kind, item.subject, item.payload_json, last_hash
+            )
         )
         chained.append(
-            Entry(last_seq, time, item.actor, item.kind, item.subject, payload_json, last_hash, digest)
+            Entry(
+                last_seq, item.time, item.actor, item.kind, item.subject, item.payload_json, last_hash, digest
+            )
         )
         last_hash = digest
-    session.info.setdefault(_PENDING_KEY, []).extend(chained)
+    store.append_entries(session, chained)
+    session.info[_QUEUED_KEY] = []
     session.info[_HEAD_KEY] = (last_seq, last_hash)
+    for item, entry in zip(queued, chained, strict=True):
+        if item.on_chained is not None:
+            item.on_chained(entry)
     return chained
 
 
-def write_pending(session: Session) -> None:
-    """Write the entries this transaction has chained but not yet written (a no-op when there are none)."""
-    pending: list[Entry] | None = session.info.get(_PENDING_KEY)
-    if pending:
-        store.append_entries(session, pending)
-        session.info[_PENDING_KEY] = []
-
-
 _HEAD_KEY = "corridor.registry.head"
-_PENDING_KEY = "corridor.registry.pending"
+_QUEUED_KEY = "corridor.registry.queued"
 _MARKS_KEY = "corridor.registry.savepoints"
 
 
 def _locked_head(session: Session) -> tuple[int, str]:
-    """The head under this transaction's lock: taken (and read) by the first append, then remembered.
+    """The head under this transaction's lock: taken (and read) by the first write, then remembered.
 
-    A request appends several entries in one transaction; the row lock is held until it ends, so the head
-    cannot move under us and re-reading it each time would only add a round trip per entry."""
+    The row lock is held until the transaction ends, so the head cannot move under us."""
     known: tuple[int, str] | None = session.info.get(_HEAD_KEY)
     return store.lock_head(session) if known is None else known
 
@@ -111,24 +159,24 @@ def _write_before_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_create")
 def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    """Remember, at a savepoint, what was chained and unwritten and where the head was."""
+    """Remember, at a savepoint, what was recorded and unwritten and where the head was."""
     if transaction.nested:
-        pending = tuple(session.info.get(_PENDING_KEY, ()))
-        session.info.setdefault(_MARKS_KEY, {})[id(transaction)] = (pending, session.info.get(_HEAD_KEY))
+        queued = tuple(session.info.get(_QUEUED_KEY, ()))
+        session.info.setdefault(_MARKS_KEY, {})[id(transaction)] = (queued, session.info.get(_HEAD_KEY))
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _restore_at_savepoint_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
-    """A rolled-back savepoint takes back the entries chained in it, and any written in it.
+    """A rolled-back savepoint takes back the entries recorded in it, and any written in it.
 
-    The database has undone whatever the savepoint wrote, including entries chained before it but written
+    The database has undone whatever the savepoint wrote, including entries recorded before it but written
     inside it, so the unwritten list goes back to exactly what it was at the savepoint. The head goes back
     too; if the savepoint took the head lock, PostgreSQL released it with the savepoint, so the head is
-    forgotten and the next append locks it again."""
+    forgotten and the next write locks it again."""
     mark = session.info.get(_MARKS_KEY, {}).pop(id(previous_transaction), None)
     if previous_transaction.nested and mark is not None:
-        pending, head = mark
-        session.info[_PENDING_KEY] = list(pending)
+        queued, head = mark
+        session.info[_QUEUED_KEY] = list(queued)
         if head is None:
             session.info.pop(_HEAD_KEY, None)
         else:
@@ -139,10 +187,8 @@ def _restore_at_savepoint_rollback(session: Session, previous_transaction: Sessi
 def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
     # A savepoint's mark stays until the outer end: the rollback event comes after its end event. A later
     # savepoint reusing the same id() sets its own mark first.
-    if (
-        transaction.parent is None and not transaction.nested
-    ):  # the outermost transaction: committed (written) or rolled back
-        for key in (_HEAD_KEY, _PENDING_KEY, _MARKS_KEY):
+    if transaction.parent is None and not transaction.nested:
+        for key in (_HEAD_KEY, _QUEUED_KEY, _MARKS_KEY):
             session.info.pop(key, None)
 
 

@@ -176,7 +176,7 @@ def _one(session: Session, table: Table, key: str, *, lock: bool = False) -> dic
 
 
 def _insert(session: Session, table: Table, values: dict[str, Any]) -> None:
-    session.execute(insert(table).values(**_encode(values)))
+    session.execute(insert(table), _encode(values))
 
 
 def _page(
@@ -200,7 +200,7 @@ def _page(
 
 
 def _update(session: Session, table: Table, key: str, values: dict[str, Any]) -> None:
-    session.execute(update(table).where(table.c.id == key).values(**_encode(values)))
+    session.execute(update(table).where(table.c.id == key), _encode(values))
 
 
 # --- quotes -------------------------------------------------------------------------------------------
@@ -258,16 +258,20 @@ def update_order(session: Session, order_id: str, **values: Any) -> None:
     _update(session, payment_orders, order_id, values)
 
 
-def orders_to_follow(session: Session, moving: Sequence[str], pending: str, now: str) -> list[str]:
-    """Orders whose payout is in flight (``moving`` states), and ``pending`` ones whose quote has expired
-    by ``now``: a pending order with a live quote has nothing for the worker to do."""
+def orders_to_follow(
+    session: Session, moving: Sequence[str], pending: str, now: str
+) -> list[tuple[str, str, str | None, str | None]]:
+    """(id, state, txid, payout id) of the orders whose payout is in flight (``moving`` states), and of
+    ``pending`` ones whose quote has expired by ``now``: a pending order with a live quote has nothing for
+    the worker to do."""
+    columns = (payment_orders.c.id, payment_orders.c.state, payment_orders.c.txid, payment_orders.c.payout_id)
     expired = (
-        select(payment_orders.c.id)
+        select(*columns)
         .join(quotes, quotes.c.id == payment_orders.c.quote_id)
         .where(payment_orders.c.state == pending, quotes.c.expires_at <= now)
     )
-    query = select(payment_orders.c.id).where(payment_orders.c.state.in_(list(moving))).union(expired)
-    return sorted(row[0] for row in session.execute(query))
+    query = select(*columns).where(payment_orders.c.state.in_(list(moving))).union(expired)
+    return sorted((row[0], row[1], row[2], row[3]) for row in session.execute(query))
 
 
 def list_orders(
@@ -281,7 +285,7 @@ def delete_approvals(session: Session, order_id: str) -> None:
 
 
 def insert_approval(session: Session, order_id: str, approver: str, now: str) -> None:
-    session.execute(insert(order_approvals).values(order_id=order_id, approver=approver, approved_at=now))
+    session.execute(insert(order_approvals), dict(order_id=order_id, approver=approver, approved_at=now))
 
 
 def approvers_of(session: Session, order_id: str) -> list[str]:
@@ -311,10 +315,6 @@ def requests_of(session: Session, invoice_id: str) -> list[dict[str, Any]]:
 
 def insert_operation(session: Session, values: dict[str, Any]) -> None:
     _insert(session, operations, values)
-
-
-def update_operation(session: Session, operation_id: str, **values: Any) -> None:
-    _update(session, operations, operation_id, values)
 
 
 def get_operation(session: Session, operation_id: str) -> dict[str, Any] | None:
@@ -386,9 +386,9 @@ def live_refund_ids(session: Session, live_states: Sequence[str]) -> list[tuple[
 
 
 def insert_refund(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(refunds).values(**{**values, "beneficiary": dumps(values["beneficiary"])}))
+    session.execute(insert(refunds), {**values, "beneficiary": dumps(values["beneficiary"])})
 
 
 def update_refund(session: Session, row: dict[str, Any], **changes: Any) -> None:
-    session.execute(update(refunds).where(refunds.c.id == row["id"]).values(**changes))
+    session.execute(update(refunds).where(refunds.c.id == row["id"]), changes)
     row.update(changes)

@@ -182,7 +182,7 @@ def create_endpoint(
     now = format_time(clock())
     with db.transaction() as session:
         identity.participant_in(session, participant_id)
-        entry = registry.append(
+        entry = registry.append_chained(  # since_seq: events from this entry on; nothing is locked after it
             session,
             principal.actor,
             "webhooks.endpoint.created",

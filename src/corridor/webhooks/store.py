@@ -194,7 +194,7 @@ def list_endpoints(session: Session, participant_id: str | None, limit: int) -> 
 def update_endpoint(session: Session, endpoint_id: str, values: dict[str, Any]) -> None:
     if "event_types" in values:
         values = {**values, "event_types": json.dumps(list(values["event_types"]))}
-    session.execute(update(endpoints).where(endpoints.c.id == endpoint_id).values(**values))
+    session.execute(update(endpoints).where(endpoints.c.id == endpoint_id), values)
 
 
 def live_endpoints(session: Session) -> list[Endpoint]:
@@ -205,9 +205,10 @@ def live_endpoints(session: Session) -> list[Endpoint]:
 
 def cancel_pending(session: Session, endpoint_id: str, now: str) -> int:
     result = session.execute(
-        update(deliveries)
-        .where(deliveries.c.endpoint_id == endpoint_id, deliveries.c.status == DeliveryStatus.PENDING.value)
-        .values(status=DeliveryStatus.CANCELLED.value, next_attempt_at=None, updated_at=now)
+        update(deliveries).where(
+            deliveries.c.endpoint_id == endpoint_id, deliveries.c.status == DeliveryStatus.PENDING.value
+        ),
+        dict(status=DeliveryStatus.CANCELLED.value, next_attempt_at=None, updated_at=now),
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -235,7 +236,7 @@ def read_offset(session: Session) -> int:
 
 def move_offset(session: Session, last_seq: int, now: str) -> None:
     session.execute(
-        update(cursor).where(cursor.c.consumer == CONSUMER).values(last_seq=last_seq, updated_at=now)
+        update(cursor).where(cursor.c.consumer == CONSUMER), dict(last_seq=last_seq, updated_at=now)
     )
 
 
@@ -295,9 +296,8 @@ def claim_due(session: Session, now: str, lease_until: str, token: str, limit: i
     if not ids:
         return []
     session.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_(ids))
-        .values(lease_until=lease_until, claim_token=token, updated_at=now)
+        update(deliveries).where(deliveries.c.id.in_(ids)),
+        dict(lease_until=lease_until, claim_token=token, updated_at=now),
     )
     rows = session.execute(
         select(
@@ -396,7 +396,7 @@ def get_deliveries(
 
 
 def update_delivery(session: Session, delivery_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+    session.execute(update(deliveries).where(deliveries.c.id == delivery_id), values)
 
 
 def insert_attempt(session: Session, values: dict[str, Any]) -> None:
