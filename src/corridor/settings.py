@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     devnode_rpc_port: int = Field(
         default=18443, description="RPC port of the embedded devnode started by `up`."
     )
+    worker_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Pause between the worker's rounds (chain, payouts, settlement, webhooks), in `up` or `worker`.",
+    )
     profile: str = Field(default="RU-EPR-2024", description="Jurisdiction profile id.")
     profile_dir: Path | None = Field(default=None, description="Extra folder of jurisdiction profile files.")
     kek_file: Path | None = Field(

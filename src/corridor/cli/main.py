@@ -154,13 +154,34 @@ def up(
     no_demo_data: Annotated[
         bool, typer.Option("--no-demo-data", help="Start empty instead of loading the demo's story.")
     ] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve the API only; run `corridor worker` beside it.")
+    ] = False,
 ) -> None:
     """Migrate the database and serve the API (and, unless told otherwise, the embedded Bitcoin devnode).
 
     On a fresh database with the embedded devnode it first loads the demo's data (see `corridor demo`)."""
     from corridor.cli.up import run_platform
 
-    run_platform(start_devnode=not no_devnode, demo_data=not no_demo_data)
+    run_platform(start_devnode=not no_devnode, demo_data=not no_demo_data, worker=not no_worker)
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the platform's periodic jobs (chain, payouts, settlement, webhooks) in this process until
+    interrupted, beside API processes started with `corridor up --no-worker`."""
+    import signal
+    import threading
+
+    from corridor.cli.context import open_database
+    from corridor.cli.up import run_worker
+    from corridor.settings import get_settings
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    err.print(f"worker: a round every {get_settings().worker_interval_seconds:g} s; Ctrl-C stops it")
+    run_worker(open_database(), stop)
 
 
 @app.command("devnode")

@@ -20,9 +20,16 @@ if TYPE_CHECKING:
 log = get_logger("corridor.up")
 
 
-def _housekeeping(db: Database, stop: threading.Event, every_seconds: float = 5.0) -> None:
-    """Periodic jobs of the single-process deployment: expire reservations, follow the chain, batch and
-    sign payouts, judge invoices and payment orders, deliver webhooks."""
+def run_worker(db: Database, stop: threading.Event) -> None:
+    """The platform's periodic jobs, round after round until ``stop``: expire reservations, follow the chain,
+    batch and sign payouts, judge invoices and payment orders, deliver webhooks. `corridor up` runs them in
+    a thread of the API's process; `corridor worker` runs them in a process of their own, so that API
+    processes and the worker use separate cores (run one worker per database: the follower and the batcher
+    take advisory and row locks, so a second one only waits)."""
+    _housekeeping(db, stop, get_settings().worker_interval_seconds)
+
+
+def _housekeeping(db: Database, stop: threading.Event, every_seconds: float) -> None:
     from corridor.cli.custody import configured_policy, open_rpc
     from corridor.custody.follower import run_follower_once
     from corridor.ledger.service import expire_pending
@@ -81,7 +88,7 @@ def _load_demo_data(db: Database, kek: Path) -> None:
              reconciliation_differences=summary["reconciliation_differences"])  # fmt: skip
 
 
-def run_platform(start_devnode: bool = True, demo_data: bool = True) -> None:
+def run_platform(start_devnode: bool = True, demo_data: bool = True, worker: bool = True) -> None:
     settings = get_settings()
     db = open_database()
     stop = threading.Event()
@@ -90,8 +97,8 @@ def run_platform(start_devnode: bool = True, demo_data: bool = True) -> None:
         devnode = _start_devnode(settings.data_dir, settings.devnode_rpc_port)
         if demo_data:
             _load_demo_data(db, settings.resolved_kek_file())
-    worker = threading.Thread(target=_housekeeping, args=(db, stop), name="housekeeping", daemon=True)
-    worker.start()
+    if worker:
+        threading.Thread(target=run_worker, args=(db, stop), name="worker", daemon=True).start()
     log.info("corridor_up", http=f"http://{settings.http_host}:{settings.http_port}", database=db.dialect)
     try:
         uvicorn.run(
