@@ -53,7 +53,7 @@ def test_pipeline_beats_logic_v2_alone_at_the_alert_threshold(
 ) -> None:
     ours = quality(cases, pipeline, DEFAULT_THRESHOLD)
     ceiling = quality(cases, logic_v2_alone, DEFAULT_THRESHOLD)
-    # Measured: precision 0.883 vs 0.761, recall 0.868 vs 0.838, F1 0.876 vs 0.797.
+    # Measured: precision 0.884 vs 0.761, recall 0.878 vs 0.838.
     assert ours.precision >= ceiling.precision + 0.10
     assert ours.f1 >= ceiling.f1 + 0.02
     assert ours.recall >= ceiling.recall + 0.02
@@ -62,7 +62,8 @@ def test_pipeline_beats_logic_v2_alone_at_the_alert_threshold(
 def test_best_recall_at_precision_090_improves_on_logic_v2(
     cases: list[NamePair], pipeline: list[float], logic_v2_alone: list[float]
 ) -> None:
-    # Measured: pipeline 0.849, logic-v2 alone 0.711 (the goal, 0.95, is not met; see the benchmark).
+    # Measured: pipeline 0.859 (0.849 before symbol retrieval), logic-v2 alone 0.711 (the goal, 0.95, is
+    # not met; see the benchmark).
     assert (
         _best_recall_at_precision(cases, pipeline, 0.9)
         >= _best_recall_at_precision(cases, logic_v2_alone, 0.9) + 0.10
@@ -93,9 +94,10 @@ def test_watchman_cyrillic_pairs_all_match(shared_data: Path) -> None:
 
 
 def test_watchman_cross_script_pairs_in_romanised_scripts_match(shared_data: Path) -> None:
-    """All 22 pairs are positives. Measured at the alert threshold: 11, every Cyrillic, Greek and Hebrew
-    pair and three of four Arabic ones (a bare "Abdullah" is not retrieved); none of the 10 in Han,
-    Hangul, Kana or Thai script, which logic-v2 cannot align with their Latin spelling at all."""
+    """All 22 pairs are positives. Measured at the alert threshold: 16 (11 before symbol retrieval and the
+    romanised variant): every Cyrillic, Greek, Hebrew and Arabic pair, three of four in Han and the Thai one;
+    not Kim Jong Un in Han, nor the Hangul and Kana pairs, whose romanisation (gimjeong-eun) rigour
+    leaves unaligned with the Latin spelling and whose parts its name tables do not know."""
     pairs = read_cross_script_pairs(shared_data / CROSS_SCRIPT)
     assert len(pairs) == 22
-    assert sum(score >= DEFAULT_THRESHOLD for score in pipeline_scores(pairs)) >= 11
+    assert sum(score >= DEFAULT_THRESHOLD for score in pipeline_scores(pairs)) >= 16

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 
-from followthemoney import EntityProxy
+from followthemoney import EntityProxy, model
+from followthemoney.names import schema_type_tag
+from rigour.names import NameTypeTag
 
 from corridor.compliance.screening.matcher import (
     DEFAULT_ALGORITHM,
@@ -44,10 +46,12 @@ from corridor.compliance.screening.model import (
     entity_sha256 as content_sha256,
 )
 from corridor.compliance.screening.normalize import (
+    listed_symbol_keys,
     make_identifier,
     name_keys,
     normalise_address,
     normalise_asset,
+    retrieval_keys,
 )
 
 # Defaults of the index alone (tests, benchmarks, evaluation). Screenings that are recorded (the gate,
@@ -61,7 +65,7 @@ DEFAULT_LIMIT = 10
 DEFAULT_CANDIDATES = 12
 # Keys shared by more than this share of entities ("llc", "al", "company") carry no retrieval signal.
 _MAX_KEY_SHARE = 0.05
-_KEY_KIND_WEIGHT = {"t": 1.0, "s": 0.8, "m": 0.6, "p": 0.5}
+_KEY_KIND_WEIGHT = {"t": 1.0, "s": 0.8, "y": 0.7, "m": 0.6, "p": 0.5}
 # Schemes that hold tax or registration numbers under different labels in different lists.
 _ID_FAMILIES = (
     frozenset({IdScheme.INN, IdScheme.TAX_ID}),
@@ -188,7 +192,7 @@ class ScreeningIndex:
         """Per query token: its informative keys and their rarity weights."""
         total = len(self._entries)
         per_token = []
-        for keys in name_keys(query.all_names).values():
+        for keys in retrieval_keys(query.all_names, type_tag(query.schema)).values():
             weights = {}
             for key in keys:
                 count = len(self._postings.get(key, ()))
@@ -288,7 +292,8 @@ class ScreeningIndex:
         entity = self._entries[position].entity
         if len(entity.names) <= _NAMES_SCORED:
             return self._proxy(position, entity)
-        overlap = [(_name_overlap(name.value, key_weights), i) for i, name in enumerate(entity.names)]
+        tag = type_tag(entity.schema)
+        overlap = [(_name_overlap(name.value, tag, key_weights), i) for i, name in enumerate(entity.names)]
         chosen = tuple(sorted(i for _, i in heapq.nlargest(_NAMES_SCORED, overlap)))
         focused = replace(entity, names=tuple(entity.names[i] for i in chosen))
         return self._proxy(position, focused, chosen)
@@ -316,20 +321,28 @@ class ScreeningIndex:
 
 
 def _entity_keys(entity: ListedEntity) -> set[str]:
-    keys: set[str] = set()
-    for token_keys in name_keys(name.value for name in entity.names).values():
+    names = [name.value for name in entity.names]
+    keys = set(listed_symbol_keys(names, type_tag(entity.schema)))
+    for token_keys in name_keys(names).values():
         keys.update(token_keys)
     return keys
 
 
-def _name_overlap(name: str, key_weights: list[dict[str, float]]) -> float:
-    keys = _name_key_set(name)
+def _name_overlap(name: str, tag: NameTypeTag, key_weights: list[dict[str, float]]) -> float:
+    keys = _name_key_set(name, tag)
     return sum(max((w for k, w in weights.items() if k in keys), default=0.0) for weights in key_weights)
 
 
 @lru_cache(maxsize=131072)
-def _name_key_set(name: str) -> frozenset[str]:
-    return frozenset().union(*name_keys([name]).values())
+def _name_key_set(name: str, tag: NameTypeTag) -> frozenset[str]:
+    return frozenset().union(listed_symbol_keys([name], tag), *name_keys([name]).values())
+
+
+@cache
+def type_tag(schema: EntitySchema) -> NameTypeTag:
+    """How rigour reads names of this schema (person, organisation, either, object)."""
+    found = model.get(schema.value)
+    return NameTypeTag.UNK if found is None else schema_type_tag(found)
 
 
 @cache

@@ -26,7 +26,7 @@ from corridor.compliance.screening.model import (
     PartyQuery,
 )
 from corridor.compliance.screening.names import LogicV2Names, model_version
-from corridor.compliance.screening.normalize import numeric_variant
+from corridor.compliance.screening.normalize import numeric_variant, romanised_variant
 
 _NAME_PROPERTY = {NameKind.PRIMARY: "name", NameKind.ALIAS: "alias", NameKind.WEAK: "weakAlias"}
 _ID_PROPERTY = {
@@ -104,7 +104,7 @@ def entity_proxy(entity: ListedEntity, ref: str) -> EntityProxy:
     proxy.id = ref
     for name in entity.names:
         proxy.add(_NAME_PROPERTY[name.kind], name.value, quiet=True)
-        _add_numeric_variant(proxy, _NAME_PROPERTY[name.kind], name.value)
+        _add_variants(proxy, _NAME_PROPERTY[name.kind], name.value)
     _add_common(proxy, entity.identifiers, entity.countries, entity.birth_dates, entity.gender)
     return proxy
 
@@ -114,13 +114,20 @@ def query_proxy(query: PartyQuery) -> EntityProxy:
     # A fresh id per query: nomenklatura memoises name analysis by entity id.
     proxy.id = f"corridor-query-{next(_query_ids)}"
     proxy.add("name", query.name, quiet=True)
-    _add_numeric_variant(proxy, "alias", query.name)
+    _add_variants(proxy, "alias", query.name)
     for alias in query.aliases:
         proxy.add("alias", alias, quiet=True)
-        _add_numeric_variant(proxy, "alias", alias)
+        _add_variants(proxy, "alias", alias)
     birth_dates = (query.birth_date,) if query.birth_date else ()
     _add_common(proxy, query.identifiers, query.countries, birth_dates, query.gender)
     return proxy
+
+
+def _add_variants(proxy: EntityProxy, prop: str, name: str) -> None:
+    _add_numeric_variant(proxy, prop, name)
+    romanised = romanised_variant(name)
+    if romanised is not None:
+        proxy.add("alias" if prop == "name" else prop, romanised, quiet=True)
 
 
 def _add_numeric_variant(proxy: EntityProxy, prop: str, name: str) -> None:

@@ -54,7 +54,7 @@ from rigour.names import (
 )
 from rigour.text import jaro_winkler, levenshtein, soundex
 
-from corridor.compliance.screening.normalize import ascii_token, token_skeletons
+from corridor.compliance.screening.normalize import ascii_token, is_romanised_variant, token_skeletons
 
 MODEL_PATH = Path(__file__).parent / "data" / "name_model.json"
 
@@ -467,7 +467,7 @@ def name_pairs(
         by_comparable.setdefault(name.comparable, []).append(name)
     for name in sorted(query_names, key=lambda n: len(n.comparable), reverse=True):
         for other in by_comparable.get(name.comparable, ()):
-            if part_tags_compatible(name, other):
+            if part_tags_compatible(name, other) and not _both_romanised(name, other):
                 yield name, other, FtResult(score=1.0, query=name.original, candidate=other.original), []
                 return
     compare_config = CompareConfig(budget_tolerance=config.get_float("nm_fuzzy_cutoff_factor"))
@@ -479,8 +479,14 @@ def name_pairs(
     for name, other in names_product(
         entity_names_consolidated(query, is_query=True), entity_names_consolidated(result)
     ):
+        if _both_romanised(name, other):
+            continue
         found, alignments = match_name_symbolic(name, other, compare_config, *weights)
         yield name, other, found, alignments
+
+
+def _both_romanised(name: Name, other: Name) -> bool:
+    return is_romanised_variant(name.original) and is_romanised_variant(other.original)
 
 
 def name_model_match(query: E, result: E, config: ScoringConfig) -> FtResult:

@@ -14,9 +14,16 @@ from collections.abc import Iterable
 from enum import StrEnum
 from functools import lru_cache
 
-from rigour.names import replace_org_types_compare, tokenize_name
+from rigour.names import (
+    NameTypeTag,
+    Symbol,
+    SymbolCategory,
+    analyze_names,
+    replace_org_types_compare,
+    tokenize_name,
+)
 from rigour.text import metaphone
-from rigour.text.translit import ascii_text
+from rigour.text.translit import ascii_text, should_ascii
 
 from corridor.compliance.screening.model import Identifier, IdScheme
 
@@ -134,6 +141,41 @@ def _romanised_token(token: str, system: Romanisation) -> str:
     return ascii_token(transliterate(token, system))
 
 
+def romanised_variant(name: str) -> str | None:
+    """The name romanised, when it is written in a script that rigour compares in its own letters
+    (Arabic, Persian, Chinese, Ethiopic, Bengali, ...), or None.
+
+    logic-v2 meets such a name and its Latin spelling only through the names rigour's tables know in both
+    scripts; every other part counts as missing on both sides, as if the names were two different people
+    (إياد نظمي صالح خليل / IYAD NAZMI SALIH KHALIL). Romanised, the parts can be aligned as spellings.
+    Letters rigour cannot romanise are dropped; a name with none left gets no variant."""
+    if name in _ROMANISED:
+        return _ROMANISED[name]
+    variant = None
+    if not should_ascii(name) and any(char.isalpha() for char in name):
+        tokens = [ascii_token(token) for token in tokenize_name(name.casefold())]
+        variant = " ".join(t for t in tokens if t.isascii() and any(c.isalpha() for c in t)) or None
+    if len(_ROMANISED) >= _ROMANISED_SIZE:
+        _ROMANISED.clear()
+        _VARIANTS.clear()
+    _ROMANISED[name] = variant
+    if variant is not None:
+        _VARIANTS.add(variant)
+    return variant
+
+
+def is_romanised_variant(text: str) -> bool:
+    """Whether ``romanised_variant`` made this text. Two such variants are not compared with each other:
+    names in one script compare better in it, and romanisation merges what the script tells apart
+    (高石早苗 / 高市早苗 both read "gao shi zao miao")."""
+    return text in _VARIANTS
+
+
+_ROMANISED: dict[str, str | None] = {}
+_VARIANTS: set[str] = set()
+_ROMANISED_SIZE = 131072
+
+
 def normalise_org_forms(text: str) -> str:
     """Replace legal-form words with one canonical abbreviation (ООО / OOO / LLC -> llc)."""
     replaced = replace_org_types_compare(text).casefold()
@@ -221,6 +263,73 @@ def token_keys(token: str) -> frozenset[str]:
 def name_keys(names: Iterable[str]) -> dict[str, frozenset[str]]:
     """Per token of all Latin forms of `names`: its index keys."""
     return {token: token_keys(token) for name in names for token in name_tokens(name)}
+
+
+_RETRIEVAL_SYMBOLS = frozenset(
+    {SymbolCategory.NAME, SymbolCategory.NICK, SymbolCategory.DOMAIN, SymbolCategory.SYMBOL}
+)
+"""Symbols that link spellings no string key links: a given or family name in any script (Wikidata's
+name items: 贝拉克 / Barack, ប៉ុល / Pol), a nickname (Bill / William), an organisation's acronym or its
+terms in other languages (PLA / People's Liberation Army, Banco / Bank). Legal forms, places, numbers and
+initials are left out: they are shared by thousands of listed names and identify none."""
+_TAGGED = frozenset({NameTypeTag.PER, NameTypeTag.ORG, NameTypeTag.ENT})
+
+
+def symbol_key(symbol: Symbol) -> str:
+    return f"y:{symbol.category.value}:{symbol.id}"
+
+
+def symbol_keys(names: Iterable[str], tag: NameTypeTag) -> dict[str, frozenset[str]]:
+    """Per name part where a rigour symbol begins (its ASCII form, as ``name_keys`` spells tokens): the
+    retrieval keys of those symbols. Empty for vessels and other objects, which rigour does not tag."""
+    found: dict[str, set[str]] = {}
+    for part, symbol in _symbols(names, tag):
+        found.setdefault(ascii_token(part), set()).add(symbol_key(symbol))
+    return {part: frozenset(keys) for part, keys in found.items()}
+
+
+def listed_symbol_keys(names: Iterable[str], tag: NameTypeTag) -> frozenset[str]:
+    """The symbol keys of a listed entity's names in Latin script.
+
+    A name in another script needs none: its romanisation is indexed by ``name_keys`` already, and the
+    names rigour links across scripts (贝拉克 / Barack) meet through the Latin name lists carry beside it.
+    Leaving them out halves the cost of tagging a list: romanising a name is most of rigour's analysis.
+    """
+    return frozenset(symbol_key(symbol) for _, symbol in _symbols(filter(is_latin, names), tag))
+
+
+def _symbols(names: Iterable[str], tag: NameTypeTag) -> Iterable[tuple[str, Symbol]]:
+    """(first part, symbol) of each retrieval symbol rigour finds in the names, in one analysis.
+
+    rigour's tagger is loaded once per process (about 5 s): whichever comes first pays it, building an
+    index or logic-v2 comparing the first names (nomenklatura analyses names with the same tagger)."""
+    names = list(names)
+    if tag not in _TAGGED or not names:
+        return
+    for name in analyze_names(tag, names, phonetics=False, numerics=False, consolidate=False):
+        for span in name.spans:
+            if span.symbol.category in _RETRIEVAL_SYMBOLS:
+                yield span.parts[0].comparable, span.symbol
+
+
+_LATIN_END = "\u0250"
+"""Basic Latin to Latin Extended-B: the letters of Western and Central European, Turkish, Vietnamese
+and romanised names."""
+
+
+def is_latin(name: str) -> bool:
+    """Every letter of the name is Latin (punctuation such as a typographic apostrophe is no script)."""
+    return all(char < _LATIN_END for char in name if char.isalpha())
+
+
+def retrieval_keys(names: Iterable[str], tag: NameTypeTag) -> dict[str, frozenset[str]]:
+    """A query's ``name_keys`` with each token's symbol keys added (a part that is no token of ours,
+    such as a name in a script rigour cannot romanise, gets an entry of its own)."""
+    names = list(names)
+    keys = name_keys(names)
+    for part, symbols in symbol_keys(names, tag).items():
+        keys[part] = keys.get(part, frozenset()) | symbols
+    return keys
 
 
 # Numbers written out ----------------------------------------------------------------------------------
