@@ -221,3 +221,25 @@ def test_a_batch_counts_its_own_orders_against_the_period_limit(settlement_world
     assert refused == [fits, fits + 1]
     after = identity.limit_status(w.db, w.officers.ops, w.importer, day)
     assert after["used_rub_minor"] == status["used_rub_minor"] + fits * per_order
+
+
+def test_a_batch_beyond_the_funds_holds_what_fits_and_refuses_the_rest(settlement_world: World) -> None:
+    # The holds of a batch are applied together at its end; when one cannot be covered the batch runs again
+    # order by order, so the orders that fit are held and the others refused with nothing left behind.
+    w = settlement_world
+    w.fund_importer(100_000)
+    client = client_of(w.importer)
+    order = service.PaymentOrderIn(contract_id=w.import_contract, amount="1000.00", currency="RUB")
+    probe = service.create_payment_order(w.db, client, order)
+    service.cancel_payment_order(w.db, client, probe["id"], "probe for the price")
+    available = service.balance(w.db, w.officers.ops, w.importer)["available_sats"]
+    fits = available // probe["sats"]
+    assert 1 <= fits < 30, (available, probe["sats"])
+    entries = count(w.db, "registry_entries")
+    results = service.create_payment_orders(w.db, client, [order] * (fits + 2))
+    assert [r["status"] for r in results] == [201] * fits + [422, 422]
+    assert {r["error"]["code"] for r in results[fits:]} == {"insufficient_funds"}
+    held = service.balance(w.db, w.officers.ops, w.importer)["held_sats"]
+    assert held == sum(r["order"]["sats"] for r in results[:fits])
+    assert len(service.list_payment_orders(w.db, w.officers.ops, "pending_approval", limit=100)) == fits
+    assert count(w.db, "registry_entries") > entries and verify(w.db).ok

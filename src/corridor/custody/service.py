@@ -459,11 +459,11 @@ def queue_payout_in(
         if existing[1] != request.fingerprint():
             raise Conflict("payout_id_reused", f"payout {request.id} exists with different content")
         if releasing is not None:
-            ledger.transfer_in(session, actor, releasing, clock)  # idempotent by its id
+            ledger.transfers_soon_in(session, actor, [releasing], clock)  # idempotent by its id
         return existing[0]
     get_wallet_in(session, request.wallet_id)
     pending_id = reservation_id(request.id)
-    ledger.transfer_many_in(
+    ledger.transfers_soon_in(
         session,
         actor,
         [*([releasing] if releasing is not None else []), TransferRequest(
@@ -782,19 +782,39 @@ class PayoutGlance:
 def payouts_at_a_glance_in(session: Session, payout_ids: Sequence[str]) -> dict[str, PayoutGlance]:
     """State and live txid of many payouts in two reads: enough for a follower of many payouts to tell
     which changed since it last looked, before it reads those in full with :func:`payout_progress_in`."""
+    return {
+        payout.id: PayoutGlance(payout.state, live.txid if live is not None else None)
+        for payout, live in _payouts_with_live_batch(session, payout_ids)
+    }
+
+
+def payouts_progress_in(session: Session, payout_ids: Sequence[str]) -> dict[str, PayoutProgress]:
+    """:func:`payout_progress_in` of many payouts in two reads."""
+    progress = {}
+    for payout, live in _payouts_with_live_batch(session, payout_ids):
+        if live is None:
+            progress[payout.id] = PayoutProgress(payout.state, payout.drop_reason, None, None, None)
+        else:
+            vout = _payout_vout(session, live, payout)
+            progress[payout.id] = PayoutProgress(payout.state, payout.drop_reason, live.txid, vout,
+                                                 live.confirmed_height)  # fmt: skip
+    return progress
+
+
+def _payouts_with_live_batch(
+    session: Session, payout_ids: Sequence[str]
+) -> list[tuple[PayoutRecord, BatchRecord | None]]:
     if not payout_ids:
-        return {}
+        return []
     found = store.payouts_where(session, store.payouts.c.id.in_(list(payout_ids)))
     families = sorted({p.family_id for p in found if p.family_id is not None})
     by_family: dict[str, list[BatchRecord]] = {}
     if families:
         for batch in store.batches_where(session, store.batches.c.family_id.in_(families)):
             by_family.setdefault(batch.family_id, []).append(batch)
-    glances = {}
-    for payout in found:
-        live = _live_batch(by_family.get(payout.family_id, [])) if payout.family_id is not None else None
-        glances[payout.id] = PayoutGlance(payout.state, live.txid if live is not None else None)
-    return glances
+    return [
+        (p, _live_batch(by_family.get(p.family_id, [])) if p.family_id is not None else None) for p in found
+    ]
 
 
 def _payout_vout(session: Session, batch: BatchRecord, payout: PayoutRecord) -> int | None:

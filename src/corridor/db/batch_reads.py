@@ -50,6 +50,14 @@ def remembered(session: Session, key: Hashable, read: Callable[[], T]) -> T:
     return value
 
 
+def prefetch(session: Session, values: dict[Hashable, Any]) -> None:
+    """Remember values read in bulk for the batch's items (one query for a chunk's orders instead of one
+    per order); outside :func:`batch_reads` it does nothing and each item reads for itself."""
+    known: dict[Hashable, Any] | None = session.info.get(_KEY)
+    if known is not None:
+        known.update(values)
+
+
 def update_remembered(session: Session, key: Hashable, value: Any) -> None:
     """Keep a remembered value in step with a change the batch itself made (a running total)."""
     known: dict[Hashable, Any] | None = session.info.get(_KEY)

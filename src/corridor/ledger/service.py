@@ -6,7 +6,8 @@ its own state change); the others open their own and check the principal's permi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -142,6 +143,54 @@ def transfer_many_in(
     batch.flush(session)
     registry.append_many(session, [_entry(actor, t) for t in batch.new_transfers], clock)
     return results
+
+
+_DEFERRED_KEY = "corridor.ledger.deferred"
+
+
+@contextmanager
+def deferring(session: Session, clock: Clock = utc_now) -> Iterator[None]:
+    """Inside the block, :func:`transfers_soon_in` queues transfers; at its end they are applied in the
+    order given as one ledger batch (each account locked once, and only from then until the commit).
+
+    For a batch of many items on one hot account (a hundred payment orders of one importer): applied one by
+    one, the first item locked the account for the whole batch and the settlement worker waited on it. All
+    or none: if a queued transfer is refused, the block raises and the caller must roll its transaction
+    back (and, say, run its items again one by one without deferring)."""
+    if _DEFERRED_KEY in session.info:
+        yield
+        return
+    queued: list[tuple[str, TransferRequest]] = []
+    session.info[_DEFERRED_KEY] = queued
+    try:
+        yield
+    finally:
+        session.info.pop(_DEFERRED_KEY, None)
+    for actor, requests in _runs_by_actor(queued):
+        transfer_many_in(session, actor, requests, clock)
+
+
+def transfers_soon_in(
+    session: Session, actor: str, requests: Sequence[TransferRequest], clock: Clock = utc_now
+) -> None:
+    """Apply ``requests`` now as one batch, or at the end of the enclosing :func:`deferring` block."""
+    queued: list[tuple[str, TransferRequest]] | None = session.info.get(_DEFERRED_KEY)
+    if queued is None:
+        transfer_many_in(session, actor, requests, clock)
+        return
+    for request in requests:
+        request.validate()
+    queued.extend((actor, request) for request in requests)
+
+
+def _runs_by_actor(queued: Sequence[tuple[str, TransferRequest]]) -> list[tuple[str, list[TransferRequest]]]:
+    runs: list[tuple[str, list[TransferRequest]]] = []
+    for actor, request in queued:
+        if runs and runs[-1][0] == actor:
+            runs[-1][1].append(request)
+        else:
+            runs.append((actor, [request]))
+    return runs
 
 
 def _entry(actor: str, transfer: Transfer) -> NewEntry:

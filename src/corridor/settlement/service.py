@@ -31,7 +31,7 @@ from corridor.contracts.service import PaymentIn
 from corridor.custody import service as custody
 from corridor.custody.state import AddressPurpose, PayoutState
 from corridor.db import Database
-from corridor.db.batch_reads import batch_reads, remembered
+from corridor.db.batch_reads import batch_reads, prefetch, remembered
 from corridor.errors import Conflict, CorridorError, NotFound, PolicyRefused, ValidationFailed
 from corridor.identity import service as identity
 from corridor.ledger import service as ledger
@@ -504,7 +504,7 @@ def create_payment_orders(
     def create(session: Session, order: PaymentOrderIn) -> dict[str, Any]:
         return _create_order_in(session, principal, scoped, order, now, clock)
 
-    return _run_batch(db, orders, 201, create)
+    return _run_batch(db, orders, 201, create, clock)
 
 
 def _check_batch(size: int, what: str) -> None:
@@ -517,16 +517,19 @@ def _run_batch(
     items: Sequence[Any],
     status: int,
     work: Callable[[Session, Any], dict[str, Any]],
+    clock: Clock,
     on_expired: Callable[[Session, Any], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Each item's result, as if each ran in its own savepoint, in one transaction.
 
-    First all items run without savepoints (two round trips less per item); only if one is refused is
-    that transaction rolled back and the batch run again with a savepoint per item, so that the refused
-    items leave nothing behind and the others go through. ``on_expired``: what to do, outside the item's
-    savepoint, when an item's quote turned out to have expired (see :class:`_QuoteExpired`)."""
+    First all items run without savepoints (two round trips less per item), their holds and reservations
+    applied together at the end as one ledger batch (the client's account is locked only for the commit);
+    only if one is refused is that transaction rolled back and the batch run again item by item, each in a
+    savepoint with its ledger transfers applied at once, so that the refused items leave nothing behind
+    and the others go through. ``on_expired``: what to do, outside the item's savepoint, when an item's
+    quote turned out to have expired (see :class:`_QuoteExpired`)."""
     try:
-        with db.transaction() as session, batch_reads(session):
+        with db.transaction() as session, batch_reads(session), ledger.deferring(session, clock):
             return [
                 {"index": i, "status": status, "order": work(session, item)} for i, item in enumerate(items)
             ]
@@ -710,7 +713,7 @@ def _hold_in(
         reference=f"payment order {order_id}",
     )  # fmt: skip
     try:
-        ledger.transfer_in(session, actor, request, clock)
+        ledger.transfers_soon_in(session, actor, [request], clock)  # at the end of an optimistic batch
     except Conflict as error:
         if error.code == "exceeds_credits":
             raise PolicyRefused(
@@ -821,7 +824,7 @@ def approve_payment_orders(
     def expire(session: Session, order_id: str) -> None:
         _expire_if_pending_in(session, order_id, now, clock)
 
-    return _run_batch(db, order_ids, 200, approve, on_expired=expire)
+    return _run_batch(db, order_ids, 200, approve, clock, on_expired=expire)
 
 
 def _approve_in(
@@ -993,11 +996,37 @@ def sync_payment_orders(db: Database, clock: Clock = utc_now, report: SyncReport
         report.orders_checked += len(chunk)
         try:  # the whole chunk at once; only if an order fails, again with a savepoint per order
             with db.transaction() as session, batch_reads(session):
+                _prefetch_chunk(session, chunk)
                 changed = [_sync_order_in(session, order_id, now, clock) for order_id in chunk]
             report.orders_changed += sum(changed)
         except CorridorError:
             _sync_one_by_one(db, chunk, now, clock, report)
     return report
+
+
+def _prefetch_chunk(session: Session, order_ids: list[str]) -> None:
+    """Read the chunk's orders (locked), their payouts' progress and their quotes in four statements, for
+    :func:`_sync_order_in` to find instead of reading each one by one."""
+    rows = store.get_orders(session, order_ids, lock=True)
+    payouts = custody.payouts_progress_in(session, [r["payout_id"] for r in rows.values() if r["payout_id"]])
+    quotes = store.get_quotes(session, [r["quote_id"] for r in rows.values()])
+    prefetch(session, {
+        **{_locked_order_key(i): row for i, row in rows.items()},
+        **{_progress_key(i): progress for i, progress in payouts.items()},
+        **{_quote_key(i): quote for i, quote in quotes.items()},
+    })  # fmt: skip
+
+
+def _locked_order_key(order_id: str) -> tuple[str, str]:
+    return ("settlement.order_locked", order_id)
+
+
+def _progress_key(payout_id: str) -> tuple[str, str]:
+    return ("custody.payout_progress", payout_id)
+
+
+def _quote_key(quote_id: str) -> tuple[str, str]:
+    return ("settlement.quote", quote_id)
 
 
 def _nothing_new(state: OrderState, txid: str | None, payout: custody.PayoutGlance | None) -> bool:
@@ -1021,7 +1050,9 @@ def _sync_one_by_one(db: Database, chunk: list[str], now: datetime, clock: Clock
 
 
 def _sync_order_in(session: Session, order_id: str, now: datetime, clock: Clock) -> bool:
-    row = store.get_order(session, order_id, lock=True)
+    row = remembered(
+        session, _locked_order_key(order_id), lambda: store.get_order(session, order_id, lock=True)
+    )
     assert row is not None
     state = OrderState(row["state"])
     if state is OrderState.PENDING_APPROVAL:
@@ -1029,7 +1060,10 @@ def _sync_order_in(session: Session, order_id: str, now: datetime, clock: Clock)
             return False
         _expire_order_in(session, row, now, clock)
         return True
-    progress = custody.payout_progress_in(session, row["payout_id"])
+    payout_id = row["payout_id"]
+    progress = remembered(
+        session, _progress_key(payout_id), lambda: custody.payout_progress_in(session, payout_id)
+    )
     if progress.state is PayoutState.DROPPED:
         identity.release_limit_in(
             session, ACTOR, _usage_id(order_id), f"payout dropped: {progress.drop_reason}"
@@ -1129,7 +1163,9 @@ def _record_operation_in(
     """The currency-control record of a settlement, once, and the contract's payment record with it."""
     if store.operation_for_source(session, row["id"]) is not None:
         return
-    quote = store.get_quote(session, row["quote_id"])
+    quote = remembered(
+        session, _quote_key(row["quote_id"]), lambda: store.get_quote(session, row["quote_id"])
+    )
     assert quote is not None
     direction = Direction.INCOMING if kind == "export_proceeds" else Direction.OUTGOING
     # Both records count the settlement at the official rate of the operation day, so they agree.

@@ -254,6 +254,28 @@ def get_order(session: Session, order_id: str, *, lock: bool = False) -> dict[st
     return _one(session, payment_orders, order_id, lock=lock)
 
 
+def get_orders(
+    session: Session, order_ids: Sequence[str], *, lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The orders with these ids, locked in id order when ``lock`` (the order every locker of orders uses)."""
+    return _many(session, payment_orders, order_ids, lock=lock)
+
+
+def get_quotes(session: Session, quote_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return _many(session, quotes, quote_ids)
+
+
+def _many(
+    session: Session, table: Table, keys: Sequence[str], *, lock: bool = False
+) -> dict[str, dict[str, Any]]:
+    if not keys:
+        return {}
+    query = select(table).where(table.c.id.in_(sorted(set(keys)))).order_by(table.c.id)
+    if lock:
+        query = query.with_for_update()
+    return {row["id"]: _decode(row) for row in session.execute(query).mappings()}
+
+
 def update_order(session: Session, order_id: str, **values: Any) -> None:
     _update(session, payment_orders, order_id, values)
 
