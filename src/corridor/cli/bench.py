@@ -7,6 +7,7 @@ Each module ``bench/bench_<name>.py`` exposes ``run(quick: bool) -> list[dict]``
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ def run_benchmarks(names: list[str], quick: bool) -> list[dict[str, Any]]:
     unknown = [name for name in names if name not in modules]
     if unknown:
         raise LookupError(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(modules)}")
+    if str(bench_dir()) not in sys.path:  # the benchmarks share bench/_support.py
+        sys.path.insert(0, str(bench_dir()))
     figures: list[dict[str, Any]] = []
     for name in names or list(modules):
         spec = importlib.util.spec_from_file_location(f"corridor_bench_{name}", modules[name])
