@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from corridor.access.model import Principal
 from corridor.db import Database, insert_many
+from corridor.errors import CorridorError
 from corridor.ledger import service, store
 from corridor.ledger.model import PendingState, TransferKind, TransferRequest
 from corridor.registry import service as registry
@@ -97,5 +98,29 @@ def test_bulk_inserts_roll_back_with_their_transaction(db: Database, operator: P
         raise RuntimeError("the caller's change failed")
     with db.transaction() as session:
         assert store.get_transfers(session, [t.id for t in new]) == {}
+    assert balances(db, operator, "alice", "bob") == [1_000, 0]
+    assert registry.verify(db).ok
+
+
+def test_deferred_transfers_apply_together_at_the_end_of_the_block(db: Database, operator: Principal) -> None:
+    setup_accounts(db, operator)
+    with db.transaction() as session:
+        with service.deferring(session):
+            service.transfers_soon_in(session, "user:test", [pay("d0", 10)])
+            with pytest.raises(RuntimeError), session.begin_nested():  # dropped with its savepoint
+                service.transfers_soon_in(session, "user:test", [pay("d-gone", 20)])
+                raise RuntimeError("the item was refused")
+            service.transfers_soon_in(session, "user:test", [pay("d1", 30)])
+            assert store.get_transfers(session, ["d0", "d1"]) == {}  # nothing applied yet
+        assert set(store.get_transfers(session, ["d0", "d1", "d-gone"])) == {"d0", "d1"}
+    assert balances(db, operator, "alice", "bob") == [960, 40]
+    assert registry.verify(db).ok
+
+
+def test_a_refused_deferred_transfer_refuses_the_block(db: Database, operator: Principal) -> None:
+    # All or none: the caller's transaction rolls back (settlement then runs its batch again item by item).
+    setup_accounts(db, operator)
+    with pytest.raises(CorridorError), db.transaction() as session, service.deferring(session):
+        service.transfers_soon_in(session, "user:test", [pay("ok", 10), pay("too-much", 5_000)])
     assert balances(db, operator, "alice", "bob") == [1_000, 0]
     assert registry.verify(db).ok
