@@ -47,3 +47,13 @@ def test_the_worker_follows_the_chain_in_its_own_process_and_stops_on_sigterm(tm
     finally:
         node.stop()
         db.dispose()
+
+
+def test_a_setting_that_does_not_parse_is_named_and_exits_2(tmp_path: Path) -> None:
+    env = {**os.environ, "CORRIDOR_DATA_DIR": str(tmp_path), "CORRIDOR_WORKER_INTERVAL_SECONDS": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "corridor.cli", "worker"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert "settings.invalid: CORRIDOR_WORKER_INTERVAL_SECONDS" in " ".join(done.stderr.split())
+    assert not (tmp_path / "corridor.db").exists()  # nothing opened, nothing written

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import Progress
 
@@ -22,6 +23,7 @@ from corridor.cli.rates import rates_app
 from corridor.cli.screening import alerts_app, lists_app, screen_command
 from corridor.cli.settlement import invoices_app, operations_app, payments_app
 from corridor.errors import CorridorError
+from corridor.settings import Settings
 
 app = typer.Typer(help="Corridor: regulated cross-border settlement in Bitcoin.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -244,4 +246,11 @@ def main() -> None:  # pragma: no cover - console entry point
         app()
     except CorridorError as error:
         err.print(f"[red]error:[/red] {error.code}: {error.detail}")
+        sys.exit(2)
+    except ValidationError as error:  # a CORRIDOR_* setting that does not parse, for whichever command
+        if error.title != Settings.__name__:
+            raise
+        for problem in error.errors():
+            name = "CORRIDOR_" + "_".join(str(part) for part in problem["loc"]).upper()
+            err.print(f"[red]error:[/red] settings.invalid: {name}: {problem['msg']}")
         sys.exit(2)
