@@ -746,22 +746,10 @@ class PayoutProgress:
 
 
 def payout_progress_in(session: Session, payout_id: str) -> PayoutProgress:
-    found = store.get_payout(session, payout_id)
+    found = payouts_progress_in(session, [payout_id]).get(payout_id)
     if found is None:
         raise NotFound("payout_not_found", f"no payout {payout_id}")
-    payout = found[0]
-    if payout.family_id is None:
-        return PayoutProgress(payout.state, payout.drop_reason, None, None, None)
-    batch = _live_batch(store.batches_where(session, store.batches.c.family_id == payout.family_id))
-    if batch is None:
-        return PayoutProgress(payout.state, payout.drop_reason, None, None, None)
-    return PayoutProgress(
-        payout.state,
-        payout.drop_reason,
-        batch.txid,
-        _payout_vout(session, batch, payout),
-        batch.confirmed_height,
-    )
+    return found
 
 
 def _live_batch(family: Sequence[BatchRecord]) -> BatchRecord | None:
