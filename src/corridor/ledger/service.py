@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from corridor.access.model import Principal, authorize
 from corridor.db import Database
 from corridor.db.batch_reads import remembered, update_remembered
+from corridor.db.transaction_state import transaction_state
 from corridor.errors import Conflict, CorridorError, NotFound, ValidationFailed
 from corridor.ledger import store
 from corridor.ledger.model import (
@@ -146,7 +146,7 @@ def transfer_many_in(
     return results
 
 
-_DEFERRED_KEY = "corridor.ledger.deferred"
+_DEFERRED_KEY = transaction_state("corridor.ledger.deferred")  # a rolled-back savepoint drops its transfers
 
 
 @contextmanager
@@ -167,7 +167,6 @@ def deferring(session: Session, clock: Clock = utc_now) -> Iterator[None]:
         yield
     finally:
         session.info.pop(_DEFERRED_KEY, None)
-        session.info.pop(_DEFERRED_MARKS_KEY, None)
     for actor, requests in _runs_by_actor(queued):
         transfer_many_in(session, actor, requests, clock)
 
@@ -183,27 +182,6 @@ def transfers_soon_in(
     for request in requests:
         request.validate()
     queued.extend((actor, request) for request in requests)
-
-
-_DEFERRED_MARKS_KEY = "corridor.ledger.deferred_marks"
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _mark_deferred_at_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    queued: list[tuple[str, TransferRequest]] | None = session.info.get(_DEFERRED_KEY)
-    if transaction.nested and queued is not None:
-        session.info.setdefault(_DEFERRED_MARKS_KEY, {})[id(transaction)] = len(queued)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_deferred_of_rolled_back_savepoint(
-    session: Session, previous_transaction: SessionTransaction
-) -> None:
-    """Transfers queued inside a savepoint that rolled back are dropped with it, as applied ones would be."""
-    mark = session.info.get(_DEFERRED_MARKS_KEY, {}).pop(id(previous_transaction), None)
-    queued: list[tuple[str, TransferRequest]] | None = session.info.get(_DEFERRED_KEY)
-    if previous_transaction.nested and mark is not None and queued is not None:
-        del queued[mark:]
 
 
 def _runs_by_actor(queued: Sequence[tuple[str, TransferRequest]]) -> list[tuple[str, list[TransferRequest]]]:

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from corridor.access.model import Principal, authorize
 from corridor.db import Database
+from corridor.db.transaction_state import transaction_state
 from corridor.errors import NotFound, ValidationFailed
 from corridor.registry import store
 from corridor.registry.canonical import canonical_text, format_time
@@ -137,9 +138,10 @@ def write_pending(session: Session) -> list[Entry]:
     return chained
 
 
-_HEAD_KEY = "corridor.registry.head"
-_QUEUED_KEY = "corridor.registry.queued"
-_MARKS_KEY = "corridor.registry.savepoints"
+# Taken back with a rolled-back savepoint (if it took the head lock, PostgreSQL released it with the
+# savepoint, and the head is forgotten so the next write locks it again) and dropped at the end.
+_HEAD_KEY = transaction_state("corridor.registry.head")
+_QUEUED_KEY = transaction_state("corridor.registry.queued")
 
 
 def _locked_head(session: Session) -> tuple[int, str]:
@@ -155,41 +157,6 @@ def _write_before_commit(session: Session) -> None:
     # Fires for a savepoint's release too; a savepoint's entries wait for the outer commit.
     if not session.in_nested_transaction():
         write_pending(session)
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    """Remember, at a savepoint, what was recorded and unwritten and where the head was."""
-    if transaction.nested:
-        queued = tuple(session.info.get(_QUEUED_KEY, ()))
-        session.info.setdefault(_MARKS_KEY, {})[id(transaction)] = (queued, session.info.get(_HEAD_KEY))
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _restore_at_savepoint_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
-    """A rolled-back savepoint takes back the entries recorded in it, and any written in it.
-
-    The database has undone whatever the savepoint wrote, including entries recorded before it but written
-    inside it, so the unwritten list goes back to exactly what it was at the savepoint. The head goes back
-    too; if the savepoint took the head lock, PostgreSQL released it with the savepoint, so the head is
-    forgotten and the next write locks it again."""
-    mark = session.info.get(_MARKS_KEY, {}).pop(id(previous_transaction), None)
-    if previous_transaction.nested and mark is not None:
-        queued, head = mark
-        session.info[_QUEUED_KEY] = list(queued)
-        if head is None:
-            session.info.pop(_HEAD_KEY, None)
-        else:
-            session.info[_HEAD_KEY] = head
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
-    # A savepoint's mark stays until the outer end: the rollback event comes after its end event. A later
-    # savepoint reusing the same id() sets its own mark first.
-    if transaction.parent is None and not transaction.nested:
-        for key in (_HEAD_KEY, _QUEUED_KEY, _MARKS_KEY):
-            session.info.pop(key, None)
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})
