@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Integer,
+    Select,
     String,
     Table,
     Text,
@@ -24,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from corridor.db import metadata
+from corridor.db import among, metadata, on_postgres
 
 quotes = Table(
     "settlement_quotes",
@@ -270,10 +272,15 @@ def _many(
 ) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
-    query = select(table).where(table.c.id.in_(sorted(set(keys)))).order_by(table.c.id)
-    if lock:
-        query = query.with_for_update()
-    return {row["id"]: _decode(row) for row in session.execute(query).mappings()}
+    query = _select_many(table, on_postgres(session), lock)
+    return {row["id"]: _decode(row) for row in session.execute(query, {"ids": sorted(set(keys))}).mappings()}
+
+
+@cache
+def _select_many(table: Table, postgres: bool, lock: bool) -> Select[Any]:
+    # One statement whatever the number of ids (``among``), built once per table and dialect.
+    query = select(table).where(among(table.c.id, "ids", postgres)).order_by(table.c.id)
+    return query.with_for_update() if lock else query
 
 
 def update_order(session: Session, order_id: str, **values: Any) -> None:
