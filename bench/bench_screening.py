@@ -223,8 +223,71 @@ def _best_recall_at_precision(
     )
 
 
+def label_fitted_metrics(quick: bool) -> list[dict[str, Any]]:
+    """How far the comparator's features can separate cases.csv's own labels: models trained on the
+    labelled pairs themselves, judged out of fold (10-fold, stratified, five shuffles; the median is
+    reported). Not a model we ship (that would be fitting the test set): a ceiling for what the name
+    evidence supports in this label set, against which the shipped model (trained on the lists only) is
+    read. The in-sample fit of the linear model is the most it can reach even when it sees every answer."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from corridor.compliance.screening.training import LITERAL, UNALIGNED, TrainingPair, features_of
+
+    pairs = read_name_bench(shared_data_dir() / CASES)
+    rows = [features_of(TrainingPair(p.schema, p.query, p.candidate, p.is_match, "case", "")) for p in pairs]
+    fixed = {i: 1.0 if row is LITERAL else 0.0 for i, row in enumerate(rows) if row in (LITERAL, UNALIGNED)}
+    learnt = [i for i in range(len(pairs)) if i not in fixed]
+    x = np.array([rows[i] for i in learnt])
+    y = np.array([pairs[i].is_match for i in learnt])
+
+    def scores_for(predicted: Any) -> list[float]:
+        scores = [fixed.get(i, 0.0) for i in range(len(pairs))]
+        for position, i in enumerate(learnt):
+            scores[i] = float(predicted[position])
+        return scores
+
+    def fitted(kind: str) -> Any:
+        if kind == "logistic":
+            return LogisticRegression(C=1.0, max_iter=5000)
+        return HistGradientBoostingClassifier(max_depth=3, max_iter=100, random_state=0)
+
+    def standardised(train: Any, other: Any) -> tuple[Any, Any]:
+        mean, scale = train.mean(axis=0), train.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        return (train - mean) / scale, (other - mean) / scale
+
+    metrics = []
+    for kind in ("logistic", "boosted_trees"):
+        recalls = []
+        for shuffle in range(2 if quick else 5):
+            out_of_fold = np.zeros(len(learnt))
+            folds = StratifiedKFold(n_splits=10, shuffle=True, random_state=shuffle)
+            for train, test in folds.split(x, y):
+                x_train, x_test = standardised(x[train], x[test])
+                out_of_fold[test] = fitted(kind).fit(x_train, y[train]).predict_proba(x_test)[:, 1]
+            recalls.append(_best_recall(pairs, scores_for(out_of_fold), 0.9))
+        name = f"cases_label_fitted_{kind}_out_of_fold_best_recall_at_precision_0.90"
+        metrics.append(_metric(name, statistics.median(recalls), "ratio", None, None))
+    x_all, _ = standardised(x, x)
+    in_sample = fitted("logistic").fit(x_all, y).predict_proba(x_all)[:, 1]
+    name = "cases_label_fitted_logistic_in_sample_best_recall_at_precision_0.90"
+    metrics.append(_metric(name, _best_recall(pairs, scores_for(in_sample), 0.9), "ratio", None, None))
+    return metrics
+
+
+def _best_recall(pairs: list[NamePair], scores: list[float], precision: float) -> float:
+    """Best recall over every distinct score as the threshold, with precision at least ``precision``."""
+    recalls = [
+        q.recall for q in (quality(pairs, scores, t) for t in sorted(set(scores))) if q.precision >= precision
+    ]
+    return max(recalls, default=0.0)
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
-    return speed_metrics(quick) + quality_metrics(quick)
+    return speed_metrics(quick) + quality_metrics(quick) + label_fitted_metrics(quick)
 
 
 if __name__ == "__main__":
