@@ -11,6 +11,7 @@ for a before/after in one run. Single process, single thread: the figures are pe
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import statistics
@@ -162,6 +163,7 @@ def quality_metrics(quick: bool) -> list[dict[str, Any]]:
     metrics += _quality_at(pairs, ours, ceiling, REVIEW_BAND, "cutoff")
     metrics.append(_best_recall_at_precision(pairs, ours, ceiling, 0.9))
     metrics += _curve(pairs, ours, ceiling)
+    metrics += _by_label_strength(pairs, ours, ceiling)
     # Before/after: the same pipeline with plain logic-v2, and the new scorer without retrieval.
     plain = pipeline_scores(pairs, LOGIC_V2)
     scorer = direct_scores(pairs, DEFAULT_ALGORITHM)
@@ -205,6 +207,41 @@ def _curve(pairs: list[NamePair], ours: list[float], ceiling: list[float]) -> li
             name = f"cases_curve_{label}_at_{threshold:.2f}"
             points.append(_metric(name, value, "ratio", None, round(baseline, 4)))
     return points
+
+
+STRENGTHS = ("STRONG", "MEDIUM", "WEAK")
+
+
+def _by_label_strength(
+    pairs: list[NamePair], ours: list[float], ceiling: list[float]
+) -> list[dict[str, Any]]:
+    """The figures name_bench's README asks for by label strength: recall at precision 0.9 without the
+    WEAK pairs ("tolerated to fail on the verdict"), and the calibration check, where mean scores should
+    fall from STRONG match through WEAK match and WEAK non-match to STRONG non-match."""
+    firm = [i for i, pair in enumerate(pairs) if pair.strength != "WEAK"]
+    firm_pairs = [pairs[i] for i in firm]
+    metrics = [
+        {
+            **_best_recall_at_precision(firm_pairs, [ours[i] for i in firm], [ceiling[i] for i in firm], 0.9),
+            "name": "cases_best_recall_at_precision_0.90_without_weak_labels",
+            "goal": None,
+        }
+    ]
+    walk = [*((s, True) for s in STRENGTHS), *((s, False) for s in reversed(STRENGTHS))]
+    means = []
+    for strength, is_match in walk:
+        chosen = [
+            i for i, pair in enumerate(pairs) if pair.strength == strength and pair.is_match == is_match
+        ]
+        if not chosen:
+            continue
+        mean, base = (statistics.mean(scores[i] for i in chosen) for scores in (ours, ceiling))
+        means.append(mean)
+        name = f"cases_mean_score_{strength.lower()}_{'match' if is_match else 'non_match'}"
+        metrics.append(_metric(name, mean, "score", None, round(base, 4)))
+    inversions = sum(1 for before, after in itertools.pairwise(means) if after > before)
+    metrics.append(_metric("cases_calibration_inversions", inversions, "count", "0", None))
+    return metrics
 
 
 def _best_recall_at_precision(

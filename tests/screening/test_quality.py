@@ -101,3 +101,33 @@ def test_watchman_cross_script_pairs_in_romanised_scripts_match(shared_data: Pat
     pairs = read_cross_script_pairs(shared_data / CROSS_SCRIPT)
     assert len(pairs) == 22
     assert sum(score >= DEFAULT_THRESHOLD for score in pipeline_scores(pairs)) >= 16
+
+
+def test_label_strengths_are_read(cases: list[NamePair]) -> None:
+    strengths = {p.strength for p in cases}
+    assert strengths == {"STRONG", "MEDIUM", "WEAK"}
+    assert sum(p.strength == "WEAK" for p in cases) == 36
+
+
+def _mean_score_walk(cases: list[NamePair], scores: list[float]) -> list[float]:
+    """Mean score per label strength, from STRONG match down to STRONG non-match (name_bench's check)."""
+    walk = [("STRONG", True), ("MEDIUM", True), ("WEAK", True), ("WEAK", False), ("MEDIUM", False)]
+    walk.append(("STRONG", False))
+    means = []
+    for strength, is_match in walk:
+        chosen = [
+            s for p, s in zip(cases, scores, strict=True) if (p.strength, p.is_match) == (strength, is_match)
+        ]
+        means.append(sum(chosen) / len(chosen))
+    return means
+
+
+def test_scores_fall_with_label_strength_where_logic_v2_inverts(
+    cases: list[NamePair], pipeline: list[float], logic_v2_alone: list[float]
+) -> None:
+    """Measured: pipeline 0.953, 0.880, 0.638, 0.562, 0.225, 0.151; logic-v2 alone scores WEAK non-matches
+    (0.80) above WEAK matches (0.69)."""
+    ours = _mean_score_walk(cases, pipeline)
+    assert ours == sorted(ours, reverse=True)
+    theirs = _mean_score_walk(cases, logic_v2_alone)
+    assert theirs != sorted(theirs, reverse=True)

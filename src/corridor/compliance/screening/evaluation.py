@@ -41,6 +41,9 @@ class NamePair:
     candidate: str
     is_match: bool
     group: str = ""
+    strength: str = "MEDIUM"
+    """How sure the label is (name_bench's ``quality``): STRONG must be right, WEAK is "more tiebreaker
+    than fact" and "tolerated to fail on the verdict" (nomenklatura's name_bench README)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ def read_name_bench(path: Path) -> list[NamePair]:
                 candidate=row["name2"],
                 is_match=row["is_match"].strip().lower() == "true",
                 group=row["case_group"],
+                strength=(row.get("quality") or "MEDIUM").strip().upper(),
             )
             for row in csv.DictReader(handle)
         ]
