@@ -3,26 +3,36 @@
 Retrieval is recall-oriented and cheap (inverted index over token, transliteration skeleton and metaphone
 keys, weighted by rarity); only the top retrieved candidates get the expensive logic-v2 comparison.
 Identifier and wallet-address lookups are exact and bypass names entirely.
+
+What scoring needs of a listed entity (its cleaned properties, rigour's analysis of its names, which of
+its names carry which keys) is prepared when the index is built, so that a candidate met for the first
+time costs no more than the comparison itself.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from functools import cache, lru_cache
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from followthemoney import EntityProxy, model
-from followthemoney.names import schema_type_tag
-from rigour.names import NameTypeTag
+from followthemoney.names import PART_TAG_PROPS, schema_type_tag
+from followthemoney.types import registry
+from rigour.names import Name, NamePartTag, NameTypeTag, analyze_names
 
 from corridor.compliance.screening.matcher import (
     DEFAULT_ALGORITHM,
     Algorithm,
-    entity_proxy,
+    ProxyParts,
+    assemble,
+    proxy_parts,
     query_proxy,
     schemas_can_match,
 )
@@ -45,12 +55,15 @@ from corridor.compliance.screening.model import (
 from corridor.compliance.screening.model import (
     entity_sha256 as content_sha256,
 )
+from corridor.compliance.screening.names import AnalysedCandidate
 from corridor.compliance.screening.normalize import (
-    listed_symbol_keys,
+    analysed_symbol_keys,
+    is_latin,
     make_identifier,
     name_keys,
     normalise_address,
     normalise_asset,
+    remember_romanised,
     retrieval_keys,
 )
 
@@ -74,7 +87,7 @@ _ID_FAMILIES = (
 )
 IDENTIFIER_MATCH_SCORE = 1.0
 _NAMES_SCORED = 3
-_PROXY_CACHE_SIZE = 200_000
+_SCHEMA_SLACK = 4
 _INDEX_SERIALS = itertools.count()
 
 
@@ -85,6 +98,46 @@ class IndexedEntity:
     entity: ListedEntity
 
 
+PartTags = frozenset[tuple[NamePartTag, str]]
+TokenKeys = list[tuple[str, float]]
+"""A query token's informative retrieval keys with their weights, heaviest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What scoring a listed entity as a candidate needs, prepared when the index is built.
+
+    Most candidates a screening meets it has not met before, so work done on first meeting is paid on
+    nearly every screening: cleaning the entity's properties into a proxy, rigour's analysis of its names
+    (nomenklatura memoises it for the last thousand entities only) and the keys that pick which of many
+    names to score. Done here once per list version instead.
+    """
+
+    parts: ProxyParts
+    analysed: dict[str, tuple[Name, ...]]
+    """Per name value the matcher reads (matchable name properties): rigour's analysis, as nomenklatura's
+    ``entity_names`` makes it for a candidate; one value's analysis does not depend on the others'."""
+    part_tags: PartTags
+    """The part annotations (weak aliases tag the parts they match) the analyses were made with."""
+    tag_dependent: frozenset[str]
+    """Values whose analysis those annotations change: valid only for a subset with the same weak aliases."""
+    names_by_key: dict[str, int]
+    """Per retrieval key, which listed names have it (bit i for name i); only for entities with more
+    names than are scored, empty for the others."""
+
+    def analysed_names(self, proxy: EntityProxy) -> set[Name] | None:
+        """The names ``entity_names(proxy)`` would give, `proxy` being this entity or a subset of its
+        names; None when a subset's weak aliases would analyse some value differently."""
+        values = proxy.get_type_values(registry.name, matchable=True)
+        if self.tag_dependent and _part_tags(_annotations(proxy)) != self.part_tags:
+            if any(value in self.tag_dependent for value in values):
+                return None
+        names: set[Name] = set()
+        for value in values:
+            names.update(self.analysed[value])
+        return names
+
+
 class ScreeningIndex:
     def __init__(
         self,
@@ -93,13 +146,14 @@ class ScreeningIndex:
         identifiers: dict[str, tuple[int, ...]],
         addresses: dict[tuple[str, str], tuple[int, ...]],
         versions: tuple[ListVersion, ...],
+        prepared: Sequence[_Prepared],
     ) -> None:
         self._entries = entries
         self._postings = postings
         self._identifiers = identifiers
         self._addresses = addresses
         self._addresses_any_asset: dict[str, tuple[int, ...]] = _by_address(addresses)
-        self._proxies: dict[tuple[int, tuple[int, ...]], EntityProxy] = {}
+        self._prepared = prepared
         self._positions = {entry.ref: position for position, entry in enumerate(entries)}
         self._max_postings = max(50, int(len(entries) * _MAX_KEY_SHARE))
         self._entity_hashes: dict[str, str] = {}
@@ -109,18 +163,26 @@ class ScreeningIndex:
 
     @classmethod
     def build(cls, snapshots: Iterable[ListSnapshot]) -> ScreeningIndex:
+        with _COLLECTOR_PAUSE:
+            return cls._build(snapshots)
+
+    @classmethod
+    def _build(cls, snapshots: Iterable[ListSnapshot]) -> ScreeningIndex:
         entries: list[IndexedEntity] = []
         postings: defaultdict[str, list[int]] = defaultdict(list)
         identifiers: defaultdict[str, list[int]] = defaultdict(list)
         addresses: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
         versions: list[ListVersion] = []
+        prepared: list[_Prepared] = []
         for snapshot in snapshots:
             versions.append(snapshot.version)
             for list_id in sorted(snapshot.entities):
                 entity = snapshot.entities[list_id]
                 position = len(entries)
                 entries.append(IndexedEntity(f"{snapshot.source}:{list_id}", snapshot.source, entity))
-                for key in _entity_keys(entity):
+                candidate, keys = _prepare(entity)
+                prepared.append(candidate)
+                for key in keys:
                     postings[key].append(position)
                 for identifier in entity.identifiers:
                     if identifier.scheme is IdScheme.CRYPTO:
@@ -133,6 +195,7 @@ class ScreeningIndex:
             {key: tuple(positions) for key, positions in identifiers.items()},
             {key: tuple(positions) for key, positions in addresses.items()},
             tuple(versions),
+            prepared,
         )
 
     def __len__(self) -> int:
@@ -188,8 +251,8 @@ class ScreeningIndex:
         """Positions of the best `candidates` entities by shared rare name keys (no scoring)."""
         return self._retrieve(query.schema, self._query_key_weights(query), candidates)
 
-    def _query_key_weights(self, query: PartyQuery) -> list[dict[str, float]]:
-        """Per query token: its informative keys and their rarity weights."""
+    def _query_key_weights(self, query: PartyQuery) -> list[TokenKeys]:
+        """Per query token: its informative keys and their rarity weights, heaviest first."""
         total = len(self._entries)
         per_token = []
         for keys in retrieval_keys(query.all_names, type_tag(query.schema)).values():
@@ -199,27 +262,36 @@ class ScreeningIndex:
                 if 0 < count <= self._max_postings:
                     weights[key] = _KEY_KIND_WEIGHT[key[0]] * math.log(1 + total / count)
             if weights:
-                per_token.append(weights)
+                per_token.append(sorted(weights.items(), key=_weight, reverse=True))
         return per_token
 
-    def _retrieve(
-        self, schema: EntitySchema, key_weights: list[dict[str, float]], candidates: int
-    ) -> list[int]:
-        totals: defaultdict[int, float] = defaultdict(float)
+    def _retrieve(self, schema: EntitySchema, key_weights: list[TokenKeys], candidates: int) -> list[int]:
+        """The `candidates` entities with the highest sum, over query tokens, of the best weight among
+        the token's keys they have."""
+        totals: dict[int, float] = {}
         for weights in key_weights:
+            # Lightest key first, so that each entity ends with its heaviest: whole postings at C speed.
             token_hits: dict[int, float] = {}
-            for key, weight in weights.items():
-                for position in self._postings[key]:
-                    if weight > token_hits.get(position, 0.0):
-                        token_hits[position] = weight
+            for key, weight in reversed(weights):
+                token_hits.update(dict.fromkeys(self._postings[key], weight))
+            if not totals:
+                totals = token_hits
+                continue
+            get = totals.get
             for position, weight in token_hits.items():
-                totals[position] += weight
+                totals[position] = get(position, 0.0) + weight
         allowed = _compatible_schemas(schema)
         schemas = self._schemas
-        compatible = (
-            (weight, position) for position, weight in totals.items() if schemas[position] in allowed
-        )
-        return [position for _, position in heapq.nlargest(candidates, compatible)]
+        # The best compatible entities are nearly always among the best few of all, which are found
+        # without a test per entity; when fewer than enough are, every entity is tested.
+        ranked = heapq.nlargest(_SCHEMA_SLACK * candidates, zip(totals.values(), totals.keys(), strict=True))
+        best = [position for _, position in ranked if schemas[position] in allowed][:candidates]
+        if len(best) < candidates and len(ranked) < len(totals):
+            compatible = (
+                (weight, position) for position, weight in totals.items() if schemas[position] in allowed
+            )
+            best = [position for _, position in heapq.nlargest(candidates, compatible)]
+        return best
 
     def entry(self, position: int) -> IndexedEntity:
         return self._entries[position]
@@ -263,7 +335,7 @@ class ScreeningIndex:
         position: int,
         matched: Identifier | None,
         algorithm: Algorithm,
-        key_weights: list[dict[str, float]],
+        key_weights: list[TokenKeys],
     ) -> Candidate:
         entry = self._entries[position]
         score, features = algorithm.score(proxy, self._focused_proxy(position, key_weights))
@@ -282,34 +354,39 @@ class ScreeningIndex:
             matched_identifier=matched,
         )
 
-    def _focused_proxy(self, position: int, key_weights: list[dict[str, float]]) -> EntityProxy:
+    def _focused_proxy(self, position: int, key_weights: list[TokenKeys]) -> EntityProxy:
         """The candidate with only the names closest to the query.
 
         logic-v2 compares every query name with every candidate name, and some entities carry 30+
         language variants; names sharing no rare key with the query cannot win that comparison, so
         scoring the best few keeps the cost flat without changing which name pair decides.
         """
-        entity = self._entries[position].entity
-        if len(entity.names) <= _NAMES_SCORED:
-            return self._proxy(position, entity)
-        tag = type_tag(entity.schema)
-        overlap = [(_name_overlap(name.value, tag, key_weights), i) for i, name in enumerate(entity.names)]
-        chosen = tuple(sorted(i for _, i in heapq.nlargest(_NAMES_SCORED, overlap)))
-        focused = replace(entity, names=tuple(entity.names[i] for i in chosen))
-        return self._proxy(position, focused, chosen)
+        prepared = self._prepared[position]
+        if not prepared.names_by_key:
+            return self._proxy(position, ())
+        overlap = _name_overlaps(prepared.names_by_key, len(prepared.parts.names), key_weights)
+        ranked = heapq.nlargest(_NAMES_SCORED, zip(overlap, itertools.count()))
+        return self._proxy(position, tuple(sorted(i for _, i in ranked)))
 
-    def _proxy(self, position: int, entity: ListedEntity, chosen: tuple[int, ...] = ()) -> EntityProxy:
-        cache_key = (position, chosen)
-        proxy = self._proxies.get(cache_key)
-        if proxy is None:
-            if len(self._proxies) > _PROXY_CACHE_SIZE:
-                self._proxies.clear()
-            # A distinct id per name subset: nomenklatura memoises name analysis by entity id.
-            # The index's serial too: a new list version may keep a record's id but change its names, and
-            # nomenklatura's memo would otherwise hand back the old version's names.
-            suffix = "~" + ".".join(map(str, chosen)) if chosen else ""
-            proxy = entity_proxy(entity, f"{self._entries[position].ref}{suffix}@{self._serial}")
-            self._proxies[cache_key] = proxy
+    def _proxy(self, position: int, chosen: tuple[int, ...]) -> EntityProxy:
+        """The candidate with the names at positions `chosen` (all when empty), as ``entity_proxy`` makes
+        it, carrying its names' analysis. Made afresh each time: from the prepared parts that costs less
+        than keeping proxies would cost in memory and garbage collection."""
+        # A distinct id per name subset: nomenklatura memoises name analysis by entity id.
+        # The index's serial too: a new list version may keep a record's id but change its names, and
+        # nomenklatura's memo would otherwise hand back the old version's names.
+        suffix = "~" + ".".join(map(str, chosen)) if chosen else ""
+        entry = self._entries[position]
+        ref = f"{entry.ref}{suffix}@{self._serial}"
+        names = entry.entity.names
+        remember_romanised(names[i].value for i in chosen or range(len(names)))
+        prepared = self._prepared[position]
+        proxy = assemble(prepared.parts, ref, chosen or None, AnalysedCandidate)
+        analysed = prepared.analysed_names(proxy)
+        if analysed is None:
+            return assemble(prepared.parts, ref, chosen or None, EntityProxy)
+        proxy.analysed = analysed
+        proxy.consolidated = None
         return proxy
 
     def _address_hit(self, position: int, address: str) -> AddressHit:
@@ -320,22 +397,150 @@ class ScreeningIndex:
         return AddressHit(entry.ref, entry.source, entry.entity.list_id, entry.entity.caption, asset, address)
 
 
-def _entity_keys(entity: ListedEntity) -> set[str]:
-    names = [name.value for name in entity.names]
-    keys = set(listed_symbol_keys(names, type_tag(entity.schema)))
-    for token_keys in name_keys(names).values():
-        keys.update(token_keys)
-    return keys
+class _CollectorPause:
+    """Python's cyclic garbage collector held off while indexes are built, then one full collection.
+
+    A build allocates millions of long-lived objects that form no cycles (analysed names, keys,
+    postings). The collector would scan all of them again each time their number grows by a quarter,
+    a fifth of the build's time, and the pass still owed at the end would fall on the first screenings
+    after it. Builds that overlap restore the collector when the last of them ends.
+    """
+
+    _LARGE = 100_000
+    """Objects a build must leave behind to be worth a full collection at its end (tests build many
+    small indexes; the collector's own schedule handles those cheaply)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._builds = 0
+        self._was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._builds == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._builds += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._builds -= 1
+            restore = self._builds == 0 and self._was_enabled
+            if restore:
+                gc.enable()
+        if restore and gc.get_count()[0] > self._LARGE:
+            gc.collect()
 
 
-def _name_overlap(name: str, tag: NameTypeTag, key_weights: list[dict[str, float]]) -> float:
-    keys = _name_key_set(name, tag)
-    return sum(max((w for k, w in weights.items() if k in keys), default=0.0) for weights in key_weights)
+_COLLECTOR_PAUSE = _CollectorPause()
 
 
-@lru_cache(maxsize=131072)
-def _name_key_set(name: str, tag: NameTypeTag) -> frozenset[str]:
-    return frozenset().union(listed_symbol_keys([name], tag), *name_keys([name]).values())
+def _prepare(entity: ListedEntity) -> tuple[_Prepared, set[str]]:
+    """The entity's candidate side (see ``_Prepared``) and its retrieval keys, from one analysis of its
+    names: retrieval reads rigour's symbols from the analysis the matcher needs anyway."""
+    parts = proxy_parts(entity)
+    whole = assemble(parts, "", None, EntityProxy)
+    tag = type_tag(entity.schema)
+    annotations = _annotations(whole)
+    analysed = {value: _analyse(tag, value, annotations) for value in whole.get_type_values(registry.name)}
+    # Only a subset of the names can lack some weak alias, and only entities with more names than are
+    # scored are ever cut to a subset.
+    subsets = len(entity.names) > _NAMES_SCORED and bool(annotations)
+    tag_dependent = frozenset(
+        value
+        for value, names in analysed.items()
+        if subsets and _signature(names) != _signature(_analyse(tag, value, {}))
+    )
+    per_name = []
+    for name in entity.names:
+        keys = set(itertools.chain.from_iterable(name_keys([name.value]).values()))
+        if tag in _TAGGED and is_latin(name.value):
+            found = analysed.get(name.value)
+            keys.update(
+                analysed_symbol_keys(_analyse(tag, name.value, annotations) if found is None else found)
+            )
+        per_name.append(frozenset(keys))
+    matchable = set(whole.get_type_values(registry.name, matchable=True))
+    candidate = _Prepared(
+        parts,
+        {value: names for value, names in analysed.items() if value in matchable},
+        _part_tags(annotations),
+        (tag_dependent & matchable) or _NOTHING,
+        _names_by_key(per_name) if len(per_name) > _NAMES_SCORED else {},
+    )
+    return candidate, set().union(*per_name)
+
+
+_TAGGED = frozenset({NameTypeTag.PER, NameTypeTag.ORG, NameTypeTag.ENT})
+
+
+def _analyse(tag: NameTypeTag, value: str, annotations: dict[NamePartTag, list[str]]) -> tuple[Name, ...]:
+    # The arguments followthemoney's entity_names passes for a candidate (nomenklatura's is_query=False).
+    return tuple(analyze_names(tag, [value], annotations, infer_initials=False, consolidate=False))
+
+
+def _annotations(proxy: EntityProxy) -> dict[NamePartTag, list[str]]:
+    """The part annotations ``entity_names`` reads off the proxy (weak aliases mark parts as nicknames),
+    in its order."""
+    annotations: dict[NamePartTag, list[str]] = {}
+    for prop, tags in PART_TAG_PROPS:
+        values = proxy.get(prop, quiet=True)
+        for tag in tags if values else ():
+            annotations.setdefault(tag, []).extend(values)
+    return annotations
+
+
+def _part_tags(annotations: dict[NamePartTag, list[str]]) -> PartTags:
+    return frozenset((tag, value) for tag, values in annotations.items() for value in values) or _NOTHING
+
+
+_NOTHING: frozenset[Any] = frozenset()
+"""One empty set for the many entities with no weak alias (each empty frozenset is an object of its own)."""
+
+
+def _signature(
+    names: Iterable[Name],
+) -> set[tuple[str, tuple[NamePartTag, ...], frozenset[tuple[str, tuple[int, ...]]]]]:
+    """What part annotations can change in an analysis: part tags and symbols."""
+    return {
+        (
+            name.form,
+            tuple(part.tag for part in name.parts),
+            frozenset((str(span.symbol), tuple(part.index for part in span.parts)) for span in name.spans),
+        )
+        for name in names
+    }
+
+
+def _names_by_key(per_name: list[frozenset[str]]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for i, keys in enumerate(per_name):
+        for key in keys:
+            found[key] = found.get(key, 0) | 1 << i
+    return found
+
+
+def _name_overlaps(names_by_key: dict[str, int], count: int, key_weights: list[TokenKeys]) -> list[float]:
+    """Per listed name, the sum over query tokens of the heaviest of the token's keys the name has."""
+    overlaps = [0.0] * count
+    everyone = (1 << count) - 1
+    for weights in key_weights:
+        # Heaviest key first: a name takes the weight of the first key it has, then is left out.
+        left = everyone
+        for key, weight in weights:
+            have = names_by_key.get(key, 0) & left
+            left ^= have
+            while have:
+                lowest = have & -have
+                overlaps[lowest.bit_length() - 1] += weight
+                have ^= lowest
+            if not left:
+                break
+    return overlaps
+
+
+def _weight(item: tuple[str, float]) -> float:
+    return item[1]
 
 
 @cache

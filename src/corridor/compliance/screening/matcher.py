@@ -7,12 +7,14 @@ what yente would show it; its per-feature explanations are kept verbatim for the
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
+from typing import TypeVar
 
-from followthemoney import EntityProxy, model
+from followthemoney import EntityProxy, Schema, model
+from followthemoney.types import registry
 from nomenklatura.matching import LogicV2, NameMatcher
 from nomenklatura.matching.types import HeuristicAlgorithm, ScoringConfig
 
@@ -22,6 +24,7 @@ from corridor.compliance.screening.model import (
     Identifier,
     IdScheme,
     ListedEntity,
+    ListedName,
     NameKind,
     PartyQuery,
 )
@@ -96,6 +99,7 @@ DEFAULT_ALGORITHM = LOGIC_V2_NAMES
 """What screenings use: logic-v2 with the learned name comparator (see names.py and the benchmark)."""
 
 _query_ids: Iterator[int] = itertools.count()
+P = TypeVar("P", bound=EntityProxy)
 
 
 def entity_proxy(entity: ListedEntity, ref: str) -> EntityProxy:
@@ -103,9 +107,48 @@ def entity_proxy(entity: ListedEntity, ref: str) -> EntityProxy:
     proxy = model.make_entity(entity.schema.value)
     proxy.id = ref
     for name in entity.names:
-        proxy.add(_NAME_PROPERTY[name.kind], name.value, quiet=True)
-        _add_variants(proxy, _NAME_PROPERTY[name.kind], name.value)
+        _add_name(proxy, name)
     _add_common(proxy, entity.identifiers, entity.countries, entity.birth_dates, entity.gender)
+    return proxy
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyParts:
+    """A listed entity's FtM properties, cleaned once: per listed name the values it adds (itself and its
+    variants), then the properties every subset of its names shares. ``assemble`` puts them together
+    without cleaning anything again, which is most of what building a proxy costs (dates, countries)."""
+
+    schema: Schema
+    names: tuple[tuple[tuple[str, str], ...], ...]
+    """Per listed name, in order: (property, cleaned value) pairs."""
+    common: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def proxy_parts(entity: ListedEntity) -> ProxyParts:
+    scratch = model.make_entity(entity.schema.value)
+    person = scratch.schema.is_a(EntitySchema.PERSON.value)
+    names = []
+    for name in entity.names:
+        # What add() stores: the name type's canonical form of each value, None for nothing usable.
+        cleaned = ((prop, registry.name.clean(value)) for prop, value in _name_values(name, person))
+        names.append(tuple((prop, value) for prop, value in cleaned if value is not None))
+    _add_common(scratch, entity.identifiers, entity.countries, entity.birth_dates, entity.gender)
+    common = tuple((prop, tuple(values)) for prop, values in scratch.properties.items())
+    return ProxyParts(scratch.schema, tuple(names), common)
+
+
+def assemble(parts: ProxyParts, ref: str, chosen: Sequence[int] | None, cls: type[P]) -> P:
+    """The proxy ``entity_proxy`` builds for the entity with only the names at positions `chosen` (all
+    when None), as an instance of `cls` (EntityProxy or a subclass)."""
+    properties: dict[str, list[str]] = {}
+    for position in range(len(parts.names)) if chosen is None else chosen:
+        for prop, value in parts.names[position]:
+            properties.setdefault(prop, []).append(value)
+    for prop, values in parts.common:
+        properties.setdefault(prop, []).extend(values)
+    # cleaned=True takes the values as they are, dropping repeats as add() does.
+    proxy = cls(parts.schema, {"properties": properties}, cleaned=True)
+    proxy.id = ref
     return proxy
 
 
@@ -113,31 +156,33 @@ def query_proxy(query: PartyQuery) -> EntityProxy:
     proxy = model.make_entity(query.schema.value)
     # A fresh id per query: nomenklatura memoises name analysis by entity id.
     proxy.id = f"corridor-query-{next(_query_ids)}"
+    person = proxy.schema.is_a(EntitySchema.PERSON.value)
     proxy.add("name", query.name, quiet=True)
-    _add_variants(proxy, "alias", query.name)
+    proxy.add("alias", _variants(query.name, person), quiet=True)
     for alias in query.aliases:
-        proxy.add("alias", alias, quiet=True)
-        _add_variants(proxy, "alias", alias)
+        proxy.add("alias", [alias, *_variants(alias, person)], quiet=True)
     birth_dates = (query.birth_date,) if query.birth_date else ()
     _add_common(proxy, query.identifiers, query.countries, birth_dates, query.gender)
     return proxy
 
 
-def _add_variants(proxy: EntityProxy, prop: str, name: str) -> None:
-    _add_numeric_variant(proxy, prop, name)
-    romanised = romanised_variant(name)
-    if romanised is not None:
-        proxy.add("alias" if prop == "name" else prop, romanised, quiet=True)
+def _add_name(proxy: EntityProxy, name: ListedName) -> None:
+    for prop, value in _name_values(name, proxy.schema.is_a(EntitySchema.PERSON.value)):
+        proxy.add(prop, value, quiet=True)
 
 
-def _add_numeric_variant(proxy: EntityProxy, prop: str, name: str) -> None:
-    """Organisations and vessels also under their name with number words as digits (Brigade Forty-Four /
-    Brigade 44, First / 1st); people's names keep their words ("Ten" is a surname)."""
-    if proxy.schema.is_a(EntitySchema.PERSON.value):
-        return
-    variant = numeric_variant(name)
-    if variant is not None:
-        proxy.add("alias" if prop == "name" else prop, variant, quiet=True)
+def _name_values(name: ListedName, person: bool) -> list[tuple[str, str]]:
+    """The name's (property, value) pairs: itself, then its variants as aliases (weak ones stay weak)."""
+    prop = _NAME_PROPERTY[name.kind]
+    variant_prop = "alias" if prop == "name" else prop
+    return [(prop, name.value), *((variant_prop, variant) for variant in _variants(name.value, person))]
+
+
+def _variants(name: str, person: bool) -> list[str]:
+    # Organisations and vessels also go under their name with number words as digits (Brigade Forty-Four
+    # / Brigade 44, First / 1st); people's names keep their words ("Ten" is a surname).
+    numeric = None if person else numeric_variant(name)
+    return [variant for variant in (numeric, romanised_variant(name)) if variant is not None]
 
 
 def _add_common(

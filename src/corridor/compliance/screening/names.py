@@ -25,7 +25,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from followthemoney import model
+from followthemoney import EntityProxy, model
 from followthemoney.names import schema_type_tag
 from followthemoney.proxy import E
 from nomenklatura.matching import LogicV2
@@ -463,7 +463,7 @@ def name_pairs(
     # a second analysis of the candidate's names would cost as much as the whole comparison.
     query_names = entity_names(query, prop=None, is_query=True)
     by_comparable: dict[str, list[Name]] = {}
-    for name in entity_names(result, prop=None, is_query=False):
+    for name in _candidate_names(result, consolidated=False):
         by_comparable.setdefault(name.comparable, []).append(name)
     for name in sorted(query_names, key=lambda n: len(n.comparable), reverse=True):
         for other in by_comparable.get(name.comparable, ()):
@@ -477,12 +477,36 @@ def name_pairs(
         config.get_float("nm_family_name_weight"),
     )
     for name, other in names_product(
-        entity_names_consolidated(query, is_query=True), entity_names_consolidated(result)
+        entity_names_consolidated(query, is_query=True), _candidate_names(result, consolidated=True)
     ):
         if _both_romanised(name, other):
             continue
         found, alignments = match_name_symbolic(name, other, compare_config, *weights)
         yield name, other, found, alignments
+
+
+class AnalysedCandidate(EntityProxy):
+    """A candidate whose names were analysed beforehand, exactly as ``entity_names`` analyses a candidate's:
+    the screening index analyses every listed name once, when it is built, where nomenklatura's memo
+    (the last thousand entities) would analyse a candidate again on most meetings."""
+
+    __slots__ = ("analysed", "consolidated")
+    analysed: set[Name]
+    consolidated: set[Name] | None
+    """Left None for ``_candidate_names`` to fill: a literal match needs none."""
+
+
+def _candidate_names(result: E, consolidated: bool) -> set[Name]:
+    """What ``entity_names`` (or ``entity_names_consolidated``) gives for the candidate."""
+    if not isinstance(result, AnalysedCandidate):
+        if consolidated:
+            return entity_names_consolidated(result)
+        return entity_names(result, prop=None, is_query=False)
+    if not consolidated:
+        return result.analysed
+    if result.consolidated is None:
+        result.consolidated = Name.consolidate_names(result.analysed)
+    return result.consolidated
 
 
 def _both_romanised(name: Name, other: Name) -> bool:

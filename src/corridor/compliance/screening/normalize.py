@@ -15,6 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from rigour.names import (
+    Name,
     NameTypeTag,
     Symbol,
     SymbolCategory,
@@ -164,6 +165,14 @@ def romanised_variant(name: str) -> str | None:
     return variant
 
 
+def remember_romanised(names: Iterable[str]) -> None:
+    """Have ``is_romanised_variant`` know the romanised variants of `names`, as building a proxy of them
+    would: the registry forgets every variant when it fills up, and the index makes its candidates'
+    proxies from parts it prepared when it was built."""
+    for name in names:
+        romanised_variant(name)
+
+
 def is_romanised_variant(text: str) -> bool:
     """Whether ``romanised_variant`` made this text. Two such variants are not compared with each other:
     names in one script compare better in it, and romanisation merges what the script tells apart
@@ -296,6 +305,18 @@ def listed_symbol_keys(names: Iterable[str], tag: NameTypeTag) -> frozenset[str]
     Leaving them out halves the cost of tagging a list: romanising a name is most of rigour's analysis.
     """
     return frozenset(symbol_key(symbol) for _, symbol in _symbols(filter(is_latin, names), tag))
+
+
+def analysed_symbol_keys(names: Iterable[Name]) -> frozenset[str]:
+    """``listed_symbol_keys`` of names rigour has analysed already (the index analyses every listed name
+    for the matcher, and reads its retrieval keys from the same analysis)."""
+    return frozenset(
+        symbol_key(span.symbol)
+        for name in names
+        if name.tag in _TAGGED
+        for span in name.spans
+        if span.symbol.category in _RETRIEVAL_SYMBOLS
+    )
 
 
 def _symbols(names: Iterable[str], tag: NameTypeTag) -> Iterable[tuple[str, Symbol]]:
