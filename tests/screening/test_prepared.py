@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import itertools
 import random
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -208,4 +209,32 @@ def test_builds_leave_the_garbage_collector_as_they_found_it() -> None:
         ScreeningIndex.build([snapshot])
         assert not gc.isenabled()
     finally:
+        (gc.enable if enabled else gc.disable)()
+
+
+def test_a_large_build_leaves_what_it_made_out_of_the_collectors_walks() -> None:
+    """After a build that left many objects, later full collections do not walk them again (gc.freeze),
+    and a cycle an earlier build left, unreferenced since, is still collected at the next large build."""
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    enabled = gc.isenabled()
+    try:
+        gc.enable()
+        with index_module._COLLECTOR_PAUSE:
+            kept = [[i] for i in range(150_000)]  # stands in for an index's many small containers
+            node = Node()
+        assert gc.get_freeze_count() >= len(kept)
+        gone = weakref.ref(node)
+        del node
+        gc.collect()
+        assert gone() is not None, "frozen: not walked by an ordinary collection"
+        with index_module._COLLECTOR_PAUSE:
+            rebuilt = [[i] for i in range(150_000)]  # a new list version's index, beside the old one
+        assert gone() is None
+        assert gc.get_freeze_count() >= len(kept) + len(rebuilt)
+    finally:
+        gc.unfreeze()
         (gc.enable if enabled else gc.disable)()
