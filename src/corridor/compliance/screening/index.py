@@ -57,6 +57,7 @@ from corridor.compliance.screening.model import (
 )
 from corridor.compliance.screening.names import AnalysedCandidate
 from corridor.compliance.screening.normalize import (
+    SYMBOL_TAGS,
     analysed_symbol_keys,
     is_latin,
     make_identifier,
@@ -463,7 +464,7 @@ def _prepare(entity: ListedEntity) -> tuple[_Prepared, set[str]]:
     per_name = []
     for name in entity.names:
         keys = set(itertools.chain.from_iterable(name_keys([name.value]).values()))
-        if tag in _TAGGED and is_latin(name.value):
+        if tag in SYMBOL_TAGS and is_latin(name.value):
             found = analysed.get(name.value)
             keys.update(
                 analysed_symbol_keys(_analyse(tag, name.value, annotations) if found is None else found)
@@ -478,9 +479,6 @@ def _prepare(entity: ListedEntity) -> tuple[_Prepared, set[str]]:
         _names_by_key(per_name) if len(per_name) > _NAMES_SCORED else {},
     )
     return candidate, set().union(*per_name)
-
-
-_TAGGED = frozenset({NameTypeTag.PER, NameTypeTag.ORG, NameTypeTag.ENT})
 
 
 def _analyse(tag: NameTypeTag, value: str, annotations: dict[NamePartTag, list[str]]) -> tuple[Name, ...]:

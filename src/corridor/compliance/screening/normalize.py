@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from functools import lru_cache
 
 from rigour.names import (
     Name,
     NameTypeTag,
+    Span,
     Symbol,
     SymbolCategory,
     analyze_names,
@@ -281,7 +282,8 @@ _RETRIEVAL_SYMBOLS = frozenset(
 name items: 贝拉克 / Barack, ប៉ុល / Pol), a nickname (Bill / William), an organisation's acronym or its
 terms in other languages (PLA / People's Liberation Army, Banco / Bank). Legal forms, places, numbers and
 initials are left out: they are shared by thousands of listed names and identify none."""
-_TAGGED = frozenset({NameTypeTag.PER, NameTypeTag.ORG, NameTypeTag.ENT})
+SYMBOL_TAGS = frozenset({NameTypeTag.PER, NameTypeTag.ORG, NameTypeTag.ENT})
+"""The kinds of name rigour tags with symbols (not vessels and other objects)."""
 
 
 def symbol_key(symbol: Symbol) -> str:
@@ -310,13 +312,14 @@ def listed_symbol_keys(names: Iterable[str], tag: NameTypeTag) -> frozenset[str]
 def analysed_symbol_keys(names: Iterable[Name]) -> frozenset[str]:
     """``listed_symbol_keys`` of names rigour has analysed already (the index analyses every listed name
     for the matcher, and reads its retrieval keys from the same analysis)."""
-    return frozenset(
-        symbol_key(span.symbol)
-        for name in names
-        if name.tag in _TAGGED
-        for span in name.spans
-        if span.symbol.category in _RETRIEVAL_SYMBOLS
-    )
+    return frozenset(symbol_key(span.symbol) for span in _retrieval_spans(names))
+
+
+def _retrieval_spans(names: Iterable[Name]) -> Iterator[Span]:
+    """The spans of retrieval symbols in analysed names of a kind rigour tags."""
+    for name in names:
+        if name.tag in SYMBOL_TAGS:
+            yield from (span for span in name.spans if span.symbol.category in _RETRIEVAL_SYMBOLS)
 
 
 def _symbols(names: Iterable[str], tag: NameTypeTag) -> Iterable[tuple[str, Symbol]]:
@@ -325,12 +328,11 @@ def _symbols(names: Iterable[str], tag: NameTypeTag) -> Iterable[tuple[str, Symb
     rigour's tagger is loaded once per process (about 5 s): whichever comes first pays it, building an
     index or logic-v2 comparing the first names (nomenklatura analyses names with the same tagger)."""
     names = list(names)
-    if tag not in _TAGGED or not names:
+    if tag not in SYMBOL_TAGS or not names:
         return
-    for name in analyze_names(tag, names, phonetics=False, numerics=False, consolidate=False):
-        for span in name.spans:
-            if span.symbol.category in _RETRIEVAL_SYMBOLS:
-                yield span.parts[0].comparable, span.symbol
+    analysed = analyze_names(tag, names, phonetics=False, numerics=False, consolidate=False)
+    for span in _retrieval_spans(analysed):
+        yield span.parts[0].comparable, span.symbol
 
 
 _LATIN_END = "\u0250"
