@@ -24,8 +24,11 @@ from typing import Any
 from nomenklatura.matching.logic_v2.names.analysis import entity_names, entity_names_consolidated
 
 from corridor.compliance.screening.evaluation import (
+    SCORE_GRID,
     NamePair,
+    best_recall,
     direct_scores,
+    mean_scores_by_strength,
     pipeline_scores,
     quality,
     read_name_bench,
@@ -217,9 +220,6 @@ def _curve(pairs: list[NamePair], ours: list[float], ceiling: list[float]) -> li
     return points
 
 
-STRENGTHS = ("STRONG", "MEDIUM", "WEAK")
-
-
 def _by_label_strength(
     pairs: list[NamePair], ours: list[float], ceiling: list[float]
 ) -> list[dict[str, Any]]:
@@ -235,18 +235,12 @@ def _by_label_strength(
             "goal": None,
         }
     ]
-    walk = [*((s, True) for s in STRENGTHS), *((s, False) for s in reversed(STRENGTHS))]
-    means = []
-    for strength, is_match in walk:
-        chosen = [
-            i for i, pair in enumerate(pairs) if pair.strength == strength and pair.is_match == is_match
-        ]
-        if not chosen:
-            continue
-        mean, base = (statistics.mean(scores[i] for i in chosen) for scores in (ours, ceiling))
-        means.append(mean)
+    walk = mean_scores_by_strength(pairs, ours)
+    baseline = mean_scores_by_strength(pairs, ceiling)
+    for (strength, is_match, mean), (*_, base) in zip(walk, baseline, strict=True):
         name = f"cases_mean_score_{strength.lower()}_{'match' if is_match else 'non_match'}"
         metrics.append(_metric(name, mean, "score", None, round(base, 4)))
+    means = [mean for *_, mean in walk]
     inversions = sum(1 for before, after in itertools.pairwise(means) if after > before)
     metrics.append(_metric("cases_calibration_inversions", inversions, "count", "0", None))
     return metrics
@@ -255,17 +249,8 @@ def _by_label_strength(
 def _best_recall_at_precision(
     pairs: list[NamePair], ours: list[float], ceiling: list[float], precision: float
 ) -> dict[str, Any]:
-    thresholds = [t / 100 for t in range(30, 100)]
-
-    def best(scores: list[float]) -> float:
-        recalls = [
-            q.recall for q in (quality(pairs, scores, t) for t in thresholds) if q.precision >= precision
-        ]
-        return max(recalls, default=0.0)
-
-    return _metric(
-        "cases_best_recall_at_precision_0.90", best(ours), "ratio", ">= 0.95", round(best(ceiling), 4)
-    )
+    mine, base = (best_recall(pairs, scores, precision, SCORE_GRID) for scores in (ours, ceiling))
+    return _metric("cases_best_recall_at_precision_0.90", mine, "ratio", ">= 0.95", round(base, 4))
 
 
 def label_fitted_metrics(quick: bool) -> list[dict[str, Any]]:
@@ -313,22 +298,21 @@ def label_fitted_metrics(quick: bool) -> list[dict[str, Any]]:
             for train, test in folds.split(x, y):
                 x_train, x_test = standardised(x[train], x[test])
                 out_of_fold[test] = fitted(kind).fit(x_train, y[train]).predict_proba(x_test)[:, 1]
-            recalls.append(_best_recall(pairs, scores_for(out_of_fold), 0.9))
+            recalls.append(_best_recall_over_every_score(pairs, scores_for(out_of_fold)))
         name = f"cases_label_fitted_{kind}_out_of_fold_best_recall_at_precision_0.90"
         metrics.append(_metric(name, statistics.median(recalls), "ratio", None, None))
     x_all, _ = standardised(x, x)
     in_sample = fitted("logistic").fit(x_all, y).predict_proba(x_all)[:, 1]
     name = "cases_label_fitted_logistic_in_sample_best_recall_at_precision_0.90"
-    metrics.append(_metric(name, _best_recall(pairs, scores_for(in_sample), 0.9), "ratio", None, None))
+    metrics.append(
+        _metric(name, _best_recall_over_every_score(pairs, scores_for(in_sample)), "ratio", None, None)
+    )
     return metrics
 
 
-def _best_recall(pairs: list[NamePair], scores: list[float], precision: float) -> float:
-    """Best recall over every distinct score as the threshold, with precision at least ``precision``."""
-    recalls = [
-        q.recall for q in (quality(pairs, scores, t) for t in sorted(set(scores))) if q.precision >= precision
-    ]
-    return max(recalls, default=0.0)
+def _best_recall_over_every_score(pairs: list[NamePair], scores: list[float]) -> float:
+    # A fitted model's probabilities are not on the screening score's scale: every distinct one is tried.
+    return best_recall(pairs, scores, 0.9, sorted(set(scores)))
 
 
 def run(quick: bool) -> list[dict[str, Any]]:

@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 
 from corridor.compliance.screening.evaluation import (
+    SCORE_GRID,
+    STRENGTH_WALK,
     NamePair,
+    best_recall,
     direct_scores,
+    mean_scores_by_strength,
     pipeline_scores,
     quality,
     read_cross_script_pairs,
@@ -44,8 +48,7 @@ def logic_v2_alone(cases: list[NamePair]) -> list[float]:
 
 
 def _best_recall_at_precision(cases: list[NamePair], scores: list[float], precision: float) -> float:
-    sweep = (quality(cases, scores, t / 100) for t in range(30, 100))
-    return max((q.recall for q in sweep if q.precision >= precision), default=0.0)
+    return best_recall(cases, scores, precision, SCORE_GRID)
 
 
 def test_pipeline_beats_logic_v2_alone_at_the_alert_threshold(
@@ -111,15 +114,9 @@ def test_label_strengths_are_read(cases: list[NamePair]) -> None:
 
 def _mean_score_walk(cases: list[NamePair], scores: list[float]) -> list[float]:
     """Mean score per label strength, from STRONG match down to STRONG non-match (name_bench's check)."""
-    walk = [("STRONG", True), ("MEDIUM", True), ("WEAK", True), ("WEAK", False), ("MEDIUM", False)]
-    walk.append(("STRONG", False))
-    means = []
-    for strength, is_match in walk:
-        chosen = [
-            s for p, s in zip(cases, scores, strict=True) if (p.strength, p.is_match) == (strength, is_match)
-        ]
-        means.append(sum(chosen) / len(chosen))
-    return means
+    walk = mean_scores_by_strength(cases, scores)
+    assert [(strength, is_match) for strength, is_match, _ in walk] == list(STRENGTH_WALK)
+    return [mean for *_, mean in walk]
 
 
 def test_scores_fall_with_label_strength_where_logic_v2_inverts(

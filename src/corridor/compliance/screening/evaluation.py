@@ -143,6 +143,43 @@ def sweep(pairs: Sequence[NamePair], scores: Sequence[float], thresholds: Iterab
     return [quality(pairs, scores, threshold) for threshold in thresholds]
 
 
+SCORE_GRID = tuple(t / 100 for t in range(30, 100))
+"""The thresholds on the screening score's scale the reported best recall is looked for at."""
+
+
+def best_recall(
+    pairs: Sequence[NamePair], scores: Sequence[float], precision: float, thresholds: Iterable[float]
+) -> float:
+    """The highest recall among ``thresholds`` whose precision is at least ``precision`` (0 if none)."""
+    found = (q.recall for q in sweep(pairs, scores, thresholds) if q.precision >= precision)
+    return max(found, default=0.0)
+
+
+STRENGTH_WALK = (
+    ("STRONG", True),
+    ("MEDIUM", True),
+    ("WEAK", True),
+    ("WEAK", False),
+    ("MEDIUM", False),
+    ("STRONG", False),
+)
+"""name_bench's calibration check: mean scores should fall along this order of (strength, is_match)."""
+
+
+def mean_scores_by_strength(
+    pairs: Sequence[NamePair], scores: Sequence[float]
+) -> list[tuple[str, bool, float]]:
+    """Mean score per (strength, is_match) in ``STRENGTH_WALK`` order, leaving out combinations with no pair."""
+    means = []
+    for strength, is_match in STRENGTH_WALK:
+        chosen = [
+            s for p, s in zip(pairs, scores, strict=True) if (p.strength, p.is_match) == (strength, is_match)
+        ]
+        if chosen:
+            means.append((strength, is_match, sum(chosen) / len(chosen)))
+    return means
+
+
 def _entity(position: int, pair: NamePair) -> ListedEntity:
     return ListedEntity(
         list_id=f"c{position}",
